@@ -1,0 +1,45 @@
+# carehub — the two commands that matter are `make demo` and `make test` (see README.md).
+# Every target installs into .venv from constraints.txt, so a fresh clone gets the same versions.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PACKAGES := core drivers gateway ingest alerts provisioning firmware_sim api carehub
+
+.PHONY: demo test lint typecheck bench install clean ensure-mosquitto
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "carehub needs Python 3.11 or newer; set PYTHON=python3.11")'
+	@echo "==> creating $(VENV) and installing pinned dependencies (constraints.txt)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+## The whole system on embedded defaults: private PostgreSQL, a private broker, simulated hubs, ingest.
+demo: $(STAMP)
+	$(BIN)/carehub demo $(ARGS)
+
+ensure-mosquitto:
+	@scripts/ensure-mosquitto
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(PACKAGES) tests bench
+	$(BIN)/ruff format --check $(PACKAGES) tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## Lint, type-check and the full test suite against real PostgreSQL and Mosquitto.
+test: $(STAMP) ensure-mosquitto lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks print ratios against baselines measured in the same run (never timed assertions).
+bench: $(STAMP) ensure-mosquitto
+	$(BIN)/python bench/ingest.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

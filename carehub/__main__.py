@@ -1,0 +1,5 @@
+import sys
+
+from carehub.cli import main
+
+sys.exit(main())

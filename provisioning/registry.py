@@ -1,0 +1,143 @@
+"""Registering practices, patients, hubs and devices, and the time-bounded assignments that tie a
+device to a patient and to a hub. The database constraints (composite practice keys, exclusion
+constraints on overlapping periods) are the source of truth; these functions translate their
+violations into typed errors."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from core.domain import DeviceKind
+from core.errors import CarehubError
+from core.ids import uuid7
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+class RegistryError(CarehubError):
+    """A registration or assignment was refused."""
+
+
+class OverlappingAssignment(RegistryError):
+    """The device already has an assignment covering part of the requested period."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    id: UUID
+    practice_id: UUID
+    serial: str
+    kind: DeviceKind
+    ble_address: str | None
+
+
+def _new_id() -> UUID:
+    return uuid7(time.time_ns() // 1_000_000)
+
+
+def create_practice(conn: Conn, *, name: str, time_zone: str) -> UUID:
+    practice_id = _new_id()
+    conn.execute("INSERT INTO practices (id, name, time_zone) VALUES (%s, %s, %s)", (practice_id, name, time_zone))
+    return practice_id
+
+
+def create_patient(
+    conn: Conn,
+    *,
+    practice_id: UUID,
+    mrn: str,
+    time_zone: str,
+    given_name: str | None = None,
+    family_name: str | None = None,
+) -> UUID:
+    patient_id = _new_id()
+    conn.execute(
+        "INSERT INTO patients (id, practice_id, mrn, time_zone, given_name, family_name)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (patient_id, practice_id, mrn, time_zone, given_name, family_name),
+    )
+    return patient_id
+
+
+def create_hub(conn: Conn, *, practice_id: UUID, hub_id: str, serial: str) -> str:
+    conn.execute("INSERT INTO hubs (id, practice_id, serial) VALUES (%s, %s, %s)", (hub_id, practice_id, serial))
+    return hub_id
+
+
+def create_device(
+    conn: Conn,
+    *,
+    practice_id: UUID,
+    serial: str,
+    kind: DeviceKind,
+    connectivity: str = "ble",
+    ble_address: str | None = None,
+    imei: str | None = None,
+    manufacturer: str | None = None,
+    model: str | None = None,
+) -> DeviceRecord:
+    device_id = _new_id()
+    conn.execute(
+        "INSERT INTO devices (id, practice_id, serial, kind, connectivity, ble_address, imei, manufacturer, model)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (device_id, practice_id, serial, kind.value, connectivity, ble_address, imei, manufacturer, model),
+    )
+    return DeviceRecord(device_id, practice_id, serial, kind, ble_address)
+
+
+def assign_device_to_patient(
+    conn: Conn,
+    *,
+    device: DeviceRecord,
+    patient_id: UUID,
+    valid_from: datetime,
+    valid_to: datetime | None = None,
+) -> UUID:
+    assignment_id = _new_id()
+    try:
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO device_patient_assignments (id, practice_id, device_id, patient_id, valid_from, valid_to)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (assignment_id, device.practice_id, device.id, patient_id, valid_from, valid_to),
+            )
+    except pg_errors.ExclusionViolation as exc:
+        raise OverlappingAssignment(
+            f"device {device.serial} is already assigned to a patient during that period"
+        ) from exc
+    except pg_errors.ForeignKeyViolation as exc:
+        raise RegistryError("device and patient must exist in the same practice") from exc
+    return assignment_id
+
+
+def assign_device_to_hub(
+    conn: Conn, *, device: DeviceRecord, hub_id: str, valid_from: datetime, valid_to: datetime | None = None
+) -> UUID:
+    assignment_id = _new_id()
+    try:
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO device_hub_assignments (id, practice_id, device_id, hub_id, valid_from, valid_to)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (assignment_id, device.practice_id, device.id, hub_id, valid_from, valid_to),
+            )
+    except pg_errors.ExclusionViolation as exc:
+        raise OverlappingAssignment(f"device {device.serial} is already on a hub during that period") from exc
+    except pg_errors.ForeignKeyViolation as exc:
+        raise RegistryError("device and hub must exist in the same practice") from exc
+    return assignment_id
+
+
+def end_hub_assignment(conn: Conn, *, device: DeviceRecord, at: datetime) -> int:
+    """Close the device's open hub assignment at ``at`` (the device moves to another hub)."""
+    cur = conn.execute(
+        "UPDATE device_hub_assignments SET valid_to = %s WHERE device_id = %s AND valid_to IS NULL AND valid_from < %s",
+        (at, device.id, at),
+    )
+    return cur.rowcount
