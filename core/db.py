@@ -4,6 +4,7 @@ demo and tests. Connections are created by entry points and passed down (no modu
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -35,7 +36,7 @@ def connect(
     autocommit: bool = False,
     connect_timeout_s: float = 5.0,
     statement_timeout_s: float | None = None,
-) -> psycopg.Connection[tuple[object, ...]]:
+) -> psycopg.Connection[tuple[Any, ...]]:
     """Open one connection with carehub's session settings (UTC, application name, timeouts)."""
     options = "-c TimeZone=UTC"
     if statement_timeout_s is not None:

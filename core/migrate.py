@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 
@@ -81,12 +81,12 @@ def plan(storage: Storage) -> list[Migration]:
     return [variants.get(None) or variants[storage] for variants in discover().values()]
 
 
-def _timescaledb_available(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+def _timescaledb_available(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
     row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
     return row is not None
 
 
-def choose_storage(conn: psycopg.Connection[tuple[object, ...]], requested: str) -> Storage:
+def choose_storage(conn: psycopg.Connection[tuple[Any, ...]], requested: str) -> Storage:
     recorded = conn.execute(
         "SELECT variant FROM schema_migrations WHERE variant IS NOT NULL ORDER BY version LIMIT 1"
     ).fetchone()
@@ -106,7 +106,7 @@ def choose_storage(conn: psycopg.Connection[tuple[object, ...]], requested: str)
 
 
 def migrate(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: psycopg.Connection[tuple[Any, ...]],
     *,
     storage: str = "auto",
     progress: Callable[[str], None] | None = None,
@@ -127,7 +127,7 @@ def migrate(
         )
         chosen = choose_storage(conn, storage)
         applied_rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
-        applied = {int(str(v)): str(c) for v, c in applied_rows}
+        applied = {int(v): str(c) for v, c in applied_rows}
         done: list[str] = []
         for migration in plan(chosen):
             recorded = applied.get(migration.version)

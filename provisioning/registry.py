@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -17,7 +18,7 @@ from core.domain import DeviceKind
 from core.errors import CarehubError
 from core.ids import uuid7
 
-Conn = psycopg.Connection[tuple[object, ...]]
+Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 class RegistryError(CarehubError):

@@ -17,6 +17,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -71,7 +72,7 @@ def database_url(pg_admin_url: str, migrated_template: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+def db(database_url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """An autocommit connection to this test's database."""
     with connect(database_url, application_name="carehub-tests", autocommit=True) as conn:
         yield conn

@@ -46,7 +46,7 @@ def run_status(args: argparse.Namespace) -> int:
                 for version, variant, applied_at in conn.execute(
                     "SELECT version, variant, applied_at FROM schema_migrations ORDER BY version"
                 ):
-                    applied[int(str(version))] = (variant, applied_at)
+                    applied[int(version)] = (variant, applied_at)
     except CarehubError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

