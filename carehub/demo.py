@@ -18,11 +18,9 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,9 +32,9 @@ from carehub.local_services import (
     PRODUCTION_MOSQUITTO_ACL,
     AmqttBroker,
     EmbeddedPostgres,
+    IngestProcess,
     MosquittoBroker,
     find_mosquitto,
-    free_port,
 )
 from core.db import connect, create_database, database_name, with_database
 from core.migrate import migrate
@@ -61,36 +59,6 @@ class DemoOptions:
     outage_per_hour: float = 30.0
     faults: FaultMix = field(default_factory=FaultMix.demo)
     seed: int = 1
-
-
-@dataclass
-class IngestWorker:
-    name: str
-    process: subprocess.Popen[bytes]
-    health_port: int
-    log_path: Path
-
-    def metric(self, name: str) -> float:
-        """Sum of a Prometheus metric's samples (all label sets) from this worker."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/metrics", timeout=1) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return 0.0
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and not line.startswith("#"):
-                head, _, value = line.rpartition(" ")
-                if head.split("{", 1)[0] == name:
-                    total += float(value)
-        return total
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except OSError:
-            return False
 
 
 @contextlib.contextmanager
@@ -144,43 +112,9 @@ class _Broker:
         (self.mosquitto or self.amqtt).stop()  # type: ignore[union-attr]
 
 
-def _start_worker(
-    name: str, database_url: str, broker: _Broker, password: str, workdir: Path, shared: bool
-) -> IngestWorker:
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "CAREHUB_DATABASE_URL": database_url,
-            "CAREHUB_MQTT_HOST": "127.0.0.1",
-            "CAREHUB_MQTT_PORT": str(broker.port),
-            "CAREHUB_MQTT_PROTOCOL": broker.protocol,
-            "CAREHUB_MQTT_USERNAME": INGEST_USERNAME,
-            "CAREHUB_MQTT_PASSWORD": password,
-            "CAREHUB_INGEST_WORKER_ID": name,
-            "CAREHUB_INGEST_SHARED_GROUP": "ingest" if shared else "",
-            "CAREHUB_HEALTH_PORT": str(port),
-            "CAREHUB_LOG_FORMAT": "json",
-        }
-    )
-    log_path = workdir / f"{name}.log"
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "carehub", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    return IngestWorker(name, process, port, log_path)
-
-
-def _stop_workers(workers: list[IngestWorker]) -> None:
+def _stop_workers(workers: list[IngestProcess]) -> None:
     for worker in workers:
-        if worker.process.poll() is None:
-            worker.process.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.process.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
+        worker.stop()
 
 
 def _seed(database_url: str, hubs: int) -> tuple[UUID, list[SimHub]]:
@@ -208,7 +142,7 @@ class _Progress:
         self._tty = out.isatty()
         self._last = (time.monotonic(), 0.0)
 
-    def show(self, elapsed: float, stats: FleetStats, workers: list[IngestWorker]) -> dict[str, float]:
+    def show(self, elapsed: float, stats: FleetStats, workers: list[IngestProcess]) -> dict[str, float]:
         stored = sum(w.metric("carehub_ingest_readings_stored_total") for w in workers)
         dup = sum(w.metric("carehub_ingest_readings_duplicate_total") for w in workers)
         dead = sum(w.metric("carehub_ingest_dead_letters_total") for w in workers)
@@ -226,7 +160,7 @@ class _Progress:
 
 
 async def _run_hubs(
-    fleet: list[SimHub], settings: HubSimSettings, options: DemoOptions, workers: list[IngestWorker]
+    fleet: list[SimHub], settings: HubSimSettings, options: DemoOptions, workers: list[IngestProcess]
 ) -> tuple[FleetStats, dict[str, float]]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -271,25 +205,24 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
         broker = _Broker(options.broker, workdir, credentials)
         broker.start()
         print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}", flush=True)
-        workers: list[IngestWorker] = []
+        workers: list[IngestProcess] = []
         try:
             count = options.workers if broker.protocol == "5" else 1
             for index in range(count):
                 workers.append(
-                    _start_worker(
-                        f"demo-{index + 1}",
-                        database_url,
-                        broker,
-                        credentials[INGEST_USERNAME],
-                        workdir,
-                        shared=broker.protocol == "5",
+                    IngestProcess.start(
+                        name=f"demo-{index + 1}",
+                        database_url=database_url,
+                        mqtt_port=broker.port,
+                        workdir=workdir,
+                        username=INGEST_USERNAME,
+                        password=credentials[INGEST_USERNAME],
+                        protocol=broker.protocol,
+                        shared_group="ingest" if broker.protocol == "5" else None,
                     )
                 )
-            deadline = time.monotonic() + 30
-            while not all(w.ready() for w in workers):
-                if time.monotonic() > deadline or any(w.process.poll() is not None for w in workers):
-                    raise SystemExit(f"ingest did not become ready; see the logs in {workdir}")
-                time.sleep(0.1)
+            for worker in workers:
+                worker.wait_ready()
             print(
                 f"ingest: {len(workers)} worker(s) ready "
                 f"(metrics on {', '.join(f'http://127.0.0.1:{w.health_port}/metrics' for w in workers)})",

