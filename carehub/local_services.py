@@ -370,19 +370,23 @@ class IngestProcess:
                 raise ConfigurationError(f"ingest worker {self.name} did not become ready:\n{self.log_tail()}")
             time.sleep(0.05)
 
-    def metric(self, name: str) -> float:
-        """Sum of a Prometheus metric's samples over all label sets (0 when unreachable)."""
+    def metrics(self) -> dict[str, float]:
+        """Every Prometheus metric of the worker, summed over label sets (empty when unreachable)."""
         status, text = self._get("/metrics")
+        totals: dict[str, float] = {}
         if status != 200:
-            return 0.0
-        total = 0.0
+            return totals
         for line in text.splitlines():
-            if line.startswith("#"):
+            if line.startswith("#") or not line:
                 continue
             head, _, value = line.rpartition(" ")
-            if head.split("{", 1)[0] == name:
-                total += float(value)
-        return total
+            name = head.split("{", 1)[0]
+            totals[name] = totals.get(name, 0.0) + float(value)
+        return totals
+
+    def metric(self, name: str) -> float:
+        """Sum of one metric's samples over all label sets (0 when unreachable)."""
+        return self.metrics().get(name, 0.0)
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():

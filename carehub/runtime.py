@@ -3,6 +3,7 @@ into a stop event, and apply migrations when asked."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -39,3 +40,16 @@ def migrate_if_asked(settings: DatabaseSettings) -> None:
         "migrations applied at start",
         extra={"storage": report.storage, "applied": list(report.applied)},
     )
+
+
+def tune_gc_for_throughput() -> None:
+    """Garbage-collector settings for a long-running service with a hot path.
+
+    ``gc.freeze()`` moves everything that exists after start-up (modules, schemas, settings) out of
+    the collector's reach, so a collection no longer rescans it; the higher generation-0
+    threshold lets a batch's short-lived, acyclic objects be freed by reference counting before a
+    collection is due. Measured on the ingest path: about a third of the Python CPU per reading
+    went to collections with the defaults (``bench/ingest.py``)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)

@@ -141,6 +141,10 @@ class HubModel:
             del self._stored[:100]
         return reading
 
+    def rewind(self) -> None:
+        """Allow measurement times before the latest one again (a simulated clock that wraps)."""
+        self._last_measured.clear()
+
     def readings(self, at: datetime, count: int) -> list[Wire]:
         """Up to ``count`` readings from randomly chosen devices at about ``at``, with faults mixed
         in as configured."""

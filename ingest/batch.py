@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from uuid import UUID
+from typing import NamedTuple
 
-from core.domain import METRICS
 from ingest.validation import ParsedMessage, RejectReason, canonical_json, payload_digest
 from ingest.wire import ReadingsAck, RejectedId
 
@@ -29,24 +28,21 @@ class RowStatus(StrEnum):
     KIND_NOT_SUPPORTED_BY_DEVICE = RejectReason.KIND_NOT_SUPPORTED_BY_DEVICE.value
 
 
-@dataclass(frozen=True, slots=True)
-class RowVerdict:
+class RowVerdict(NamedTuple):
     status: RowStatus
-    practice_id: UUID | None
+    practice_id: str | None
 
 
-StagingRow = tuple[
-    int,  # row_no
+_STORED = RowVerdict(RowStatus.STORED, None)
+_DUPLICATE = RowVerdict(RowStatus.DUPLICATE, None)
+
+
+StagedReading = tuple[
+    int,  # reading_no (position in the batch's staged readings)
     str,  # hub_id
     str,  # device_serial
-    UUID,  # reading_id
+    str,  # reading_id (canonical UUID text)
     str,  # kind
-    int,  # metric (MDC code)
-    float | None,  # value
-    str | None,  # special
-    str,  # unit
-    float | None,  # source_value
-    str | None,  # source_unit
     datetime,  # measured_at
     str,  # measured_at_source
     datetime,  # received_at
@@ -54,10 +50,21 @@ StagingRow = tuple[
     list[str] | None,  # flags
 ]
 
-STAGING_COLUMNS = (
-    "row_no, hub_id, device_serial, reading_id, kind, metric, value, special, unit, source_value, "
-    "source_unit, measured_at, measured_at_source, received_at, from_device_memory, flags"
+StagedObservation = tuple[
+    int,  # reading_no
+    int,  # metric (MDC code)
+    float | None,  # value
+    str | None,  # special
+    str,  # unit
+    float | None,  # source_value
+    str | None,  # source_unit
+]
+
+STAGED_READING_COLUMNS = (
+    "reading_no, hub_id, device_serial, reading_id, kind, measured_at, measured_at_source, received_at, "
+    "from_device_memory, flags"
 )
+STAGED_OBSERVATION_COLUMNS = "reading_no, metric, value, special, unit, source_value, source_unit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +73,39 @@ class ReadingRef:
     reading: int
 
 
+class Resolution(NamedTuple):
+    """What the database found for one staged reading: whether its device is known, may produce
+    this kind of reading, was on the publishing hub and was assigned to a patient at measured_at;
+    and, for a refused reading, the device's practice (to attribute its dead letter)."""
+
+    device_known: bool
+    kind_ok: bool
+    on_hub: bool
+    patient_assigned: bool
+    practice_id: str | None
+
+    @property
+    def refusal(self) -> RowStatus | None:
+        if not self.device_known:
+            return RowStatus.UNKNOWN_DEVICE
+        if not self.kind_ok:
+            return RowStatus.KIND_NOT_SUPPORTED_BY_DEVICE
+        if not self.on_hub:
+            return RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB
+        if not self.patient_assigned:
+            return RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT
+        return None
+
+
 @dataclass
 class BatchPlan:
-    """Rows to stage, which reading each row belongs to, and rows that repeat an earlier row of the
-    same batch (the same hub, device, metric and time: a resend inside one batch)."""
+    """Readings and observation rows to stage, which reading each row belongs to, and readings
+    that repeat an earlier row of the same batch (the same hub, device, metric and time: a resend
+    inside one batch). Row numbers index ``rows``; reading numbers index ``readings``."""
 
-    rows: list[StagingRow] = field(default_factory=list)
-    row_owner: list[ReadingRef] = field(default_factory=list)
+    readings: list[StagedReading] = field(default_factory=list)
+    rows: list[StagedObservation] = field(default_factory=list)
+    row_keys: list[tuple[int, datetime]] = field(default_factory=list)  # (metric, measured_at) per row
     # reading -> its staged row numbers, or for an in-batch repeat the row numbers it repeats
     reading_rows: dict[ReadingRef, list[int]] = field(default_factory=dict)
     repeats: set[ReadingRef] = field(default_factory=set)
@@ -80,7 +113,7 @@ class BatchPlan:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    practice_id: UUID | None
+    practice_id: str | None
     hub_id: str | None
     topic: str | None
     batch_id: str | None
@@ -109,52 +142,71 @@ class BatchResult:
 def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
     plan = BatchPlan()
     first_row: dict[tuple[str, str, int, datetime], int] = {}
+    readings, rows, row_keys = plan.readings, plan.rows, plan.row_keys
     for m_index, message in enumerate(messages):
-        if message.error is not None or message.hub_id is None:
+        hub_id = message.hub_id
+        if message.error is not None or hub_id is None:
             continue
-        for r_index, accepted in enumerate(message.accepted):
+        for r_index, reading in enumerate(message.accepted):
             ref = ReadingRef(m_index, r_index)
-            reading = accepted.reading
-            flags = sorted(reading.flags) or None
+            reading_no = len(readings)
+            measured_at = reading.measured_at
+            serial = reading.device_serial
             rows_of_reading: list[int] = []
             repeated_rows: list[int] = []
             for obs in reading.observations:
-                code = METRICS[obs.metric].code
-                key = (message.hub_id, reading.device_serial, code, reading.measured_at)
+                key = (hub_id, serial, obs.metric, measured_at)
                 earlier = first_row.get(key)
                 if earlier is not None:
                     repeated_rows.append(earlier)
                     continue
-                row_no = len(plan.rows)
+                row_no = len(rows)
                 first_row[key] = row_no
-                plan.rows.append(
-                    (
-                        row_no,
-                        message.hub_id,
-                        reading.device_serial,
-                        reading.reading_id,
-                        reading.kind.value,
-                        code,
-                        obs.value,
-                        obs.special.value if obs.special is not None else None,
-                        obs.unit.value,
-                        obs.source_value,
-                        obs.source_unit.value if obs.source_unit is not None else None,
-                        reading.measured_at,
-                        reading.measured_at_source.value,
-                        reading.received_at,
-                        reading.from_device_memory,
-                        flags,
-                    )
-                )
-                plan.row_owner.append(ref)
+                rows.append((reading_no, *obs))
+                row_keys.append((obs.metric, measured_at))
                 rows_of_reading.append(row_no)
             if rows_of_reading:
+                readings.append(
+                    (
+                        reading_no,
+                        hub_id,
+                        serial,
+                        reading.reading_id,
+                        reading.kind.value,
+                        measured_at,
+                        reading.measured_at_source,
+                        reading.received_at,
+                        reading.from_device_memory,
+                        reading.flags,
+                    )
+                )
                 plan.reading_rows[ref] = rows_of_reading
             else:
                 plan.reading_rows[ref] = repeated_rows
                 plan.repeats.add(ref)
     return plan
+
+
+def row_verdicts(
+    plan: BatchPlan,
+    resolutions: Mapping[int, Resolution],
+    inserted: set[tuple[str, int, datetime]],
+) -> dict[int, RowVerdict]:
+    """Each staged row's verdict from its reading's resolution and the keys (reading id, metric,
+    measured_at) the INSERT actually wrote: refused, stored, or already there (duplicate)."""
+    verdicts: dict[int, RowVerdict] = {}
+    readings = plan.readings
+    for row_no, row in enumerate(plan.rows):
+        reading_no = row[0]
+        resolution = resolutions[reading_no]
+        refusal = resolution.refusal
+        if refusal is not None:
+            verdicts[row_no] = RowVerdict(refusal, resolution.practice_id)
+            continue
+        metric, measured_at = plan.row_keys[row_no]
+        stored = (readings[reading_no][3], metric, measured_at) in inserted
+        verdicts[row_no] = _STORED if stored else _DUPLICATE
+    return verdicts
 
 
 def _truncate(payload: bytes) -> bytes:
@@ -171,7 +223,7 @@ def _dead_letter(
     payload: bytes,
     reading_id: str | None = None,
     device_serial: str | None = None,
-    practice_id: UUID | None = None,
+    practice_id: str | None = None,
 ) -> DeadLetter:
     return DeadLetter(
         practice_id=practice_id,
@@ -262,7 +314,7 @@ def settle_batch(
                         detail=_refusal_detail(refusal.status),
                         payload=canonical_json(accepted.raw),
                         reading_id=accepted.reading_id_text,
-                        device_serial=accepted.reading.device_serial,
+                        device_serial=accepted.device_serial,
                         practice_id=refusal.practice_id,
                     )
                 )

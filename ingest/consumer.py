@@ -3,7 +3,9 @@
 - MQTT 5 shared subscription ``$share/<group>/<root>/hub/+/up/readings`` at QoS 1, a persistent
   session (clean start off, bounded session expiry) under a stable client id per worker.
 - ``manual_ack=True``: a message is acknowledged only when :meth:`ack` is called, after its database
-  commit. The broker sends at most Receive Maximum unacknowledged messages, which bounds the inbox.
+  commit. Receive Maximum asks the broker to hold back while that many wait for an ack, but
+  Mosquitto 2.0 does not apply it to shared subscriptions; the bounded inbox does the rest: when it
+  is full the network thread waits, stops reading the socket, and TCP holds the broker back.
 - Every (re)connection starts a new *generation*. After a reconnect the broker redelivers what was
   not acknowledged, possibly under the same packet ids, so a message from an earlier generation is
   never acknowledged on the new connection (its redelivery is acknowledged instead). The
@@ -13,8 +15,11 @@ paho runs its network loop on its own thread; callbacks only enqueue and update 
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import queue
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from core.topics import HubTopic, Topics
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
+from ingest.validation import ParsedMessage
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,10 @@ class InboundMessage:
     generation: int
     received_at: datetime
     received_monotonic: float
+    parsed: ParsedMessage
+
+
+Parse = Callable[[str, bytes, datetime], ParsedMessage]
 
 
 class MqttConsumer:
@@ -53,10 +63,12 @@ class MqttConsumer:
         metrics: IngestMetrics,
         inbox: queue.Queue[InboundMessage],
         *,
+        parse: Parse,
         clock: Callable[[], datetime],
         monotonic: Callable[[], float],
     ) -> None:
         self._settings = settings
+        self._parse = parse
         self._metrics = metrics
         self._inbox = inbox
         self._clock = clock
@@ -82,9 +94,18 @@ class MqttConsumer:
         self._client.reconnect_delay_set(
             min_delay=max(1, round(settings.mqtt_reconnect_min_s)), max_delay=round(settings.mqtt_reconnect_max_s)
         )
-        # Outgoing: acks to hubs. Let many be in flight so acknowledging never throttles ingest.
-        self._client.max_inflight_messages_set(max(100, settings.ingest_receive_maximum))
+        # Outgoing acks to hubs. paho's own in-flight window rescans every queued message on each
+        # PUBACK (quadratic under load) and ignores the broker's Receive Maximum, so it is off and
+        # the window is kept here: publishes beyond it wait in a deque that the PUBACK callback
+        # drains. Neither thread ever blocks on the other (the writer must not wait for the network
+        # thread, which may itself be waiting for room in the inbox).
+        self._client.max_inflight_messages_set(0)
         self._client.max_queued_messages_set(0)
+        self._outstanding = 0
+        self._outstanding_limit = max(1, settings.ingest_ack_inflight_max)
+        self._waiting: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._publish_lock = threading.Lock()
+        self._client.on_publish = self._on_publish
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -119,11 +140,44 @@ class MqttConsumer:
         self._client.loop_start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        """Give the last acks a moment to reach the broker, then disconnect (the session stays)."""
+        deadline = self._monotonic() + timeout_s
+        while self.unsent and self._monotonic() < deadline and self.ready:
+            threading.Event().wait(0.02)
         self._client.disconnect()
         self._client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo:
-        return self._client.publish(topic, payload, qos=1)
+    def reconnect(self) -> None:
+        """Break the connection; paho's own thread notices and reconnects with the persistent
+        session, and the broker resends every message this worker has not acknowledged."""
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish at QoS 1 now, or as soon as the in-flight window has room; never blocks."""
+        with self._publish_lock:
+            if self._outstanding >= self._outstanding_limit:
+                self._waiting.append((topic, payload))
+                return
+            self._outstanding += 1
+        self._client.publish(topic, payload, qos=1)
+
+    @property
+    def unsent(self) -> int:
+        """Acks published but not yet confirmed by the broker, or waiting for the window."""
+        with self._publish_lock:
+            return self._outstanding + len(self._waiting)
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
+        with self._publish_lock:
+            self._outstanding = max(0, self._outstanding - 1)
+            if not self._waiting:
+                return
+            topic, payload = self._waiting.popleft()
+            self._outstanding += 1
+        client.publish(topic, payload, qos=1)
 
     def ack(self, message: InboundMessage) -> bool:
         """Acknowledge a delivery on the connection it arrived on; False if that connection is gone
@@ -142,6 +196,10 @@ class MqttConsumer:
         if reason_code.is_failure:
             logger.error("broker refused the connection", extra={"reason": str(reason_code)})
             return
+        server_maximum = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+        if isinstance(server_maximum, int) and server_maximum > 0:
+            with self._publish_lock:
+                self._outstanding_limit = max(1, min(self._settings.ingest_ack_inflight_max, server_maximum))
         with self._lock:
             self._generation += 1
             self._connected = True
@@ -186,14 +244,19 @@ class MqttConsumer:
         with self._lock:
             generation = self._generation
         self._metrics.messages_received.inc()
+        payload = bytes(message.payload)
+        received_at = self._clock()
+        # Validation (pure) runs here, on the network thread, so it overlaps with the writer's
+        # database round trips instead of adding to them.
         self._inbox.put(
             InboundMessage(
                 topic=message.topic,
-                payload=bytes(message.payload),
+                payload=payload,
                 mid=message.mid,
                 qos=message.qos,
                 generation=generation,
-                received_at=self._clock(),
+                received_at=received_at,
                 received_monotonic=self._monotonic(),
+                parsed=self._parse(message.topic, payload, received_at),
             )
         )

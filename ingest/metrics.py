@@ -45,6 +45,9 @@ class IngestMetrics:
         self.storage_retries = Counter(
             "carehub_ingest_storage_retries", "Batch attempts that failed on the database and were retried", registry=r
         )
+        self.writer_failures = Counter(
+            "carehub_ingest_writer_failures", "Writer threads that died unexpectedly and were restarted", registry=r
+        )
         self.mqtt_connected = Gauge("carehub_ingest_mqtt_connected", "1 while connected to the broker", registry=r)
         self.database_up = Gauge("carehub_ingest_database_up", "1 while the last database call worked", registry=r)
         self.inbox = Gauge("carehub_ingest_inbox_messages", "Messages received and not yet committed", registry=r)

@@ -88,15 +88,14 @@ class IngestService:
             max_future_skew=timedelta(seconds=settings.ingest_max_future_skew_s),
             max_reading_age=timedelta(days=settings.ingest_max_reading_age_days),
         )
-        self._inbox: queue.Queue[InboundMessage] = queue.Queue(maxsize=settings.ingest_receive_maximum + 1000)
-        self._writer = ReadingWriter(
-            settings.database_url,
-            application_name=f"carehub-ingest-{settings.ingest_worker_id}",
-            connect_timeout_s=settings.db_connect_timeout_s,
-            statement_timeout_s=settings.db_statement_timeout_s,
+        self._inbox: queue.Queue[InboundMessage] = queue.Queue(maxsize=settings.ingest_inbox_max_messages)
+        self._writers = [self._new_writer(f"w{i}") for i in range(settings.ingest_writers)]
+        self._maintenance = self._new_writer("maintenance")
+        self._consumer = MqttConsumer(
+            settings, self._metrics, self._inbox, parse=self._parse, clock=clock, monotonic=monotonic
         )
-        self._consumer = MqttConsumer(settings, self._metrics, self._inbox, clock=clock, monotonic=monotonic)
         self._database_ok = False
+        self._database_lock = threading.Lock()
         self._outage: _Outage | None = None
         self._next_partition_check = 0.0
         self.health: HealthServer | None = None
@@ -104,6 +103,17 @@ class IngestService:
     @property
     def metrics(self) -> IngestMetrics:
         return self._metrics
+
+    def _new_writer(self, role: str) -> ReadingWriter:
+        return ReadingWriter(
+            self._settings.database_url,
+            application_name=f"carehub-ingest-{self._settings.ingest_worker_id}-{role}",
+            connect_timeout_s=self._settings.db_connect_timeout_s,
+            statement_timeout_s=self._settings.db_statement_timeout_s,
+        )
+
+    def _parse(self, topic: str, payload: bytes, received_at: datetime) -> ParsedMessage:
+        return parse_readings_message(self._topics, topic, payload, now=received_at, limits=self._limits)
 
     # lifecycle ---------------------------------------------------------------------------------
 
@@ -125,28 +135,43 @@ class IngestService:
             },
         )
         self._consumer.start()
+        supervisor = WriterSupervisor(self, stop)
         try:
-            while not stop.is_set():
+            supervisor.start()
+            while not stop.wait(1.0):
                 self._periodic()
-                batch = self._collect(stop)
-                if batch:
-                    self._process(batch, stop)
+                supervisor.check()
+            supervisor.join()
             # Finish what already arrived (it is unacknowledged; storing it now saves a redelivery).
             leftover = self._drain_nowait()
             if leftover:
-                self._process(leftover, stop, final=True)
+                self._process(self._writers[0], leftover, stop, final=True)
         finally:
             self._consumer.stop()
-            self._writer.close()
+            for writer in (*self._writers, self._maintenance):
+                writer.close()
             self.health.stop()
             logger.info("ingest stopped")
+
+    def writer_loop(self, writer: ReadingWriter, stop: threading.Event) -> None:
+        """One writer: take a batch from the shared inbox, commit it, acknowledge it; repeat.
+        Several writers overlap their database round trips (one commits while the next stages)."""
+        while not stop.is_set():
+            batch = self._collect(stop)
+            if batch:
+                self._process(writer, batch, stop)
+
+    def recover_unacknowledged(self) -> None:
+        """After a writer failed with batches in hand, make the broker redeliver them: they were
+        never acknowledged, and a reconnect resumes the session and resends them."""
+        self._consumer.reconnect()
 
     def _periodic(self) -> None:
         now = self._monotonic()
         if now < self._next_partition_check:
             return
         try:
-            created = self._writer.ensure_partitions(self._clock(), back=PARTITIONS_BACK, ahead=PARTITIONS_AHEAD)
+            created = self._maintenance.ensure_partitions(self._clock(), back=PARTITIONS_BACK, ahead=PARTITIONS_AHEAD)
         except (StorageUnavailable, StorageRejected) as exc:
             self._set_database(ok=False, reason=str(exc))
             self._next_partition_check = now + 5.0
@@ -190,13 +215,12 @@ class IngestService:
 
     # one batch ---------------------------------------------------------------------------------
 
-    def _process(self, batch: list[InboundMessage], stop: threading.Event, *, final: bool = False) -> None:
-        parsed = [
-            parse_readings_message(self._topics, m.topic, m.payload, now=m.received_at, limits=self._limits)
-            for m in batch
-        ]
+    def _process(
+        self, writer: ReadingWriter, batch: list[InboundMessage], stop: threading.Event, *, final: bool = False
+    ) -> None:
+        parsed = [m.parsed for m in batch]
         deliveries = [Delivery(m.topic, m.payload, m.received_at) for m in batch]
-        result = self._write_until_committed(parsed, deliveries, stop, final=final)
+        result = self._write_until_committed(writer, parsed, deliveries, stop, final=final)
         if result is None:
             return  # stopping during an outage: nothing acknowledged, the broker redelivers later
         self._publish_acks(batch, parsed, result)
@@ -204,6 +228,7 @@ class IngestService:
 
     def _write_until_committed(
         self,
+        writer: ReadingWriter,
         parsed: list[ParsedMessage],
         deliveries: list[Delivery],
         stop: threading.Event,
@@ -213,7 +238,7 @@ class IngestService:
         attempt = 0
         while True:
             try:
-                result = self._write_isolating(parsed, deliveries)
+                result = self._write_isolating(writer, parsed, deliveries)
             except StorageUnavailable as exc:
                 attempt += 1
                 self._metrics.storage_retries.inc()
@@ -235,21 +260,25 @@ class IngestService:
             self._set_database(ok=True)
             return result
 
-    def _write_isolating(self, parsed: list[ParsedMessage], deliveries: list[Delivery]) -> BatchResult:
+    def _write_isolating(
+        self, writer: ReadingWriter, parsed: list[ParsedMessage], deliveries: list[Delivery]
+    ) -> BatchResult:
         try:
-            return self._writer.write(parsed, deliveries)
+            return writer.write(parsed, deliveries)
         except StorageRejected as exc:
             if len(parsed) > 1:
                 half = len(parsed) // 2
                 return _merge(
                     [
-                        self._write_isolating(parsed[:half], deliveries[:half]),
-                        self._write_isolating(parsed[half:], deliveries[half:]),
+                        self._write_isolating(writer, parsed[:half], deliveries[:half]),
+                        self._write_isolating(writer, parsed[half:], deliveries[half:]),
                     ]
                 )
-            return self._dead_letter_whole(parsed[0], deliveries[0], str(exc))
+            return self._dead_letter_whole(writer, parsed[0], deliveries[0], str(exc))
 
-    def _dead_letter_whole(self, message: ParsedMessage, delivery: Delivery, reason: str) -> BatchResult:
+    def _dead_letter_whole(
+        self, writer: ReadingWriter, message: ParsedMessage, delivery: Delivery, reason: str
+    ) -> BatchResult:
         logger.error(
             "database refused a message; dead-lettering it whole",
             extra={"hub_id": message.hub_id, "batch_id": message.batch_id, "error": reason[:300]},
@@ -268,7 +297,7 @@ class IngestService:
             payload_sha256=payload_digest(delivery.payload),
             received_at=delivery.received_at,
         )
-        self._writer.write_dead_letters([letter])
+        writer.write_dead_letters([letter])
         ids = [a.reading_id_text for a in message.accepted] + [
             r.reading_id_text for r in message.rejected if r.reading_id_text is not None
         ]
@@ -307,6 +336,10 @@ class IngestService:
         )
 
     def _set_database(self, *, ok: bool, reason: str = "", held: int = 0) -> None:
+        with self._database_lock:
+            self._set_database_locked(ok=ok, reason=reason, held=held)
+
+    def _set_database_locked(self, *, ok: bool, reason: str, held: int) -> None:
         self._database_ok = ok
         self._metrics.database_up.set(1 if ok else 0)
         if ok and self._outage is not None:
@@ -326,3 +359,54 @@ class IngestService:
                     extra={"error": reason[:300], "messages_held": held},
                 )
             self._outage.attempts += 1
+
+
+class WriterSupervisor:
+    """Owns the writer threads: starts them, restarts one that died with jittered backoff (logged
+    once when it goes down and once when it is back), and joins them at shutdown. A writer that
+    dies may have held a batch that was never acknowledged, so its death also makes the consumer
+    reconnect: the broker then redelivers everything unacknowledged."""
+
+    def __init__(self, service: IngestService, stop: threading.Event) -> None:
+        self._service = service
+        self._stop = stop
+        self._threads: dict[int, threading.Thread] = {}
+        self._failures: dict[int, int] = {}
+        self._restart_at: dict[int, float] = {}
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+
+    def start(self) -> None:
+        for index in range(len(self._service._writers)):
+            self._spawn(index)
+
+    def _spawn(self, index: int) -> None:
+        writer = self._service._writers[index]
+        thread = threading.Thread(target=self._run, args=(index, writer), name=f"ingest-writer-{index}", daemon=True)
+        self._threads[index] = thread
+        thread.start()
+
+    def _run(self, index: int, writer: ReadingWriter) -> None:
+        try:
+            self._service.writer_loop(writer, self._stop)
+        except Exception:  # a supervisor is the one place that catches everything: log, count, restart
+            self._failures[index] = self._failures.get(index, 0) + 1
+            self._service.metrics.writer_failures.inc()
+            logger.exception("ingest writer failed; restarting it", extra={"writer": index})
+            writer.close()
+            self._service.recover_unacknowledged()
+            delay = backoff_s(self._failures[index], minimum=0.5, maximum=30.0, rng=self._rng)
+            self._restart_at[index] = time.monotonic() + delay
+
+    def check(self) -> None:
+        for index, thread in list(self._threads.items()):
+            if thread.is_alive() or self._stop.is_set():
+                continue
+            if time.monotonic() >= self._restart_at.get(index, 0.0):
+                logger.info(
+                    "ingest writer restarted", extra={"writer": index, "failures": self._failures.get(index, 0)}
+                )
+                self._spawn(index)
+
+    def join(self, timeout_s: float = 30.0) -> None:
+        for thread in self._threads.values():
+            thread.join(timeout_s)

@@ -21,6 +21,13 @@ class IngestSettings(DatabaseSettings, MqttSettings, ServiceSettings):
         default="ingest",
         description="MQTT 5 shared-subscription group; empty for a plain subscription (one worker only).",
     )
+    ingest_writers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Writer threads, each with its own database connection: one commits a batch while the next "
+        "is staged.",
+    )
     ingest_batch_max_messages: int = Field(default=500, ge=1, le=10_000)
     ingest_batch_max_wait_s: float = Field(default=0.05, gt=0, le=10)
     ingest_receive_maximum: int = Field(
@@ -29,6 +36,18 @@ class IngestSettings(DatabaseSettings, MqttSettings, ServiceSettings):
         le=65535,
         description="Unacknowledged deliveries the broker may send us (MQTT 5 Receive Maximum); at least "
         "twice the batch so the next batch fills while one commits.",
+    )
+    ingest_ack_inflight_max: int = Field(
+        default=500,
+        ge=1,
+        le=65535,
+        description="Acks to hubs awaiting the broker's PUBACK at once (also capped by the broker's Receive Maximum).",
+    )
+    ingest_inbox_max_messages: int = Field(
+        default=2000,
+        ge=1,
+        description="Messages received and not yet committed that one worker holds; beyond it, reading from the "
+        "broker pauses (TCP backpressure). At least twice the batch.",
     )
     ingest_session_expiry_s: int = Field(default=3600, ge=0, description="How long the broker keeps our queue.")
     ingest_max_message_bytes: int = Field(default=256 * 1024, ge=1024)

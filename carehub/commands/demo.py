@@ -6,7 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from carehub.demo import DemoOptions, run_demo
 from core.logs import configure_logging
 
 
@@ -27,6 +26,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from carehub.demo import DemoOptions, run_demo  # the simulator and brokers load only for the demo
+
     configure_logging("WARNING", "text")
     summary = run_demo(
         DemoOptions(

@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import Any
 
-from carehub.runtime import migrate_if_asked, stop_on_signals
+from carehub.runtime import migrate_if_asked, stop_on_signals, tune_gc_for_throughput
 from core.errors import CarehubError
 from core.logs import configure_logging
 from ingest.service import IngestService
@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     try:
         migrate_if_asked(settings)
-        IngestService(settings).run(stop)
+        service = IngestService(settings)
+        tune_gc_for_throughput()
+        service.run(stop)
     except CarehubError as exc:
         logger.exception("ingest cannot run", extra={"error": str(exc)})
         return 1

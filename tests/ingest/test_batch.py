@@ -13,9 +13,11 @@ from core.topics import Topics
 from ingest.batch import (
     DEAD_LETTER_PAYLOAD_LIMIT,
     Delivery,
+    Resolution,
     RowStatus,
     RowVerdict,
     plan_batch,
+    row_verdicts,
     settle_batch,
 )
 from ingest.validation import ParsedMessage, ValidationLimits, parse_readings_message
@@ -81,7 +83,8 @@ def test_same_device_and_time_from_two_hubs_is_staged_twice_for_the_database_to_
     m1, d1 = parse(reading(RID[0]), hub="hub-0001")
     m2, d2 = parse(reading(RID[1]), hub="hub-0002")
     plan = plan_batch([m1, m2])
-    assert [row[1] for row in plan.rows] == ["hub-0001", "hub-0002"]
+    assert [reading[1] for reading in plan.readings] == ["hub-0001", "hub-0002"]
+    assert [row[0] for row in plan.rows] == [0, 1]
     verdicts = {
         0: RowVerdict(RowStatus.STORED, None),
         1: RowVerdict(RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB, None),
@@ -124,3 +127,37 @@ def test_a_refused_message_is_dead_lettered_whole_with_its_digest() -> None:
     assert letter.payload_size == len(payload)
     assert letter.payload_sha256 == hashlib.sha256(payload).digest()
     assert result.acks[0].error == "invalid_envelope"
+
+
+def test_row_verdicts_from_resolutions_and_inserted_keys() -> None:
+    practice = str(uuid4())
+    m, _ = parse(
+        reading(RID[0], at="2026-12-03T14:00:00Z"),
+        reading(RID[1], at="2026-12-03T14:01:00Z"),
+        reading(RID[2], serial="GONE", at="2026-12-03T14:02:00Z"),
+        reading(RID[3], at="2026-12-03T14:03:00Z"),
+    )
+    plan = plan_batch([m])
+    ok = Resolution(True, True, True, True, None)
+    resolutions = {
+        0: ok,
+        1: ok,
+        2: Resolution(False, False, False, False, None),
+        3: Resolution(True, True, True, False, practice),
+    }
+    at0 = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    verdicts = row_verdicts(plan, resolutions, {(RID[0], 188736, at0)})
+    assert verdicts == {
+        0: RowVerdict(RowStatus.STORED, None),
+        1: RowVerdict(RowStatus.DUPLICATE, None),
+        2: RowVerdict(RowStatus.UNKNOWN_DEVICE, None),
+        3: RowVerdict(RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT, practice),
+    }
+
+
+def test_resolution_refusals_follow_the_order_of_the_checks() -> None:
+    assert Resolution(False, True, True, True, None).refusal is RowStatus.UNKNOWN_DEVICE
+    assert Resolution(True, False, False, False, "p").refusal is RowStatus.KIND_NOT_SUPPORTED_BY_DEVICE
+    assert Resolution(True, True, False, False, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB
+    assert Resolution(True, True, True, False, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT
+    assert Resolution(True, True, True, True, None).refusal is None

@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.domain import Metric, SpecialValue, Unit
+from core.domain import ReadingKind
+from core.ids import parse_ulid
 from core.topics import Topics
 from ingest.validation import (
     AcceptedReading,
+    ObservationRow,
     RejectedReading,
     RejectReason,
     ValidationLimits,
@@ -59,21 +60,27 @@ def rejected(raw: object) -> RejectedReading:
     return outcome
 
 
-def test_good_blood_pressure_reading_becomes_a_domain_reading() -> None:
+def test_good_blood_pressure_reading_is_ready_to_stage() -> None:
     outcome = judge(bp())
     assert isinstance(outcome, AcceptedReading)
-    r = outcome.reading
-    assert r.reading_id == UUID("0193e0a8-5f1a-7c3d-9a2b-3c4d5e6f7a8b")
-    assert r.device_serial == "BP0001"
-    assert r.device_address == "A4:C1:38:12:34:56"
-    assert r.measured_at == datetime(2026, 12, 3, 14, 1, 47, tzinfo=UTC)
-    assert r.flags == frozenset({"irregular_pulse"})
-    assert [(o.metric, o.value, o.unit, o.source_value, o.source_unit) for o in r.observations] == [
-        (Metric.MDC_PRESS_BLD_NONINV_SYS, 128.0, Unit.MMHG, None, None),
-        (Metric.MDC_PRESS_BLD_NONINV_DIA, 82.0, Unit.MMHG, None, None),
-        (Metric.MDC_PULS_RATE_NON_INV, 71.0, Unit.PER_MIN, None, None),
-    ]
-    assert outcome.reading_id_text == "0193e0a8-5f1a-7c3d-9a2b-3c4d5e6f7a8b"
+    raw = bp()
+    assert outcome == AcceptedReading(
+        reading_id_text="0193e0a8-5f1a-7c3d-9a2b-3c4d5e6f7a8b",
+        reading_id="0193e0a8-5f1a-7c3d-9a2b-3c4d5e6f7a8b",
+        device_serial="BP0001",
+        kind=ReadingKind.BLOOD_PRESSURE,
+        measured_at=datetime(2026, 12, 3, 14, 1, 47, tzinfo=UTC),
+        measured_at_source="device_clock",
+        received_at=datetime(2026, 12, 3, 14, 2, 5, tzinfo=UTC),
+        from_device_memory=False,
+        flags=["irregular_pulse"],
+        observations=(
+            ObservationRow(150021, 128.0, None, "mm[Hg]", None, None),
+            ObservationRow(150022, 82.0, None, "mm[Hg]", None, None),
+            ObservationRow(149546, 71.0, None, "/min", None, None),
+        ),
+        raw=raw,
+    )
 
 
 def test_weight_in_pounds_is_stored_in_kg_with_the_original_kept() -> None:
@@ -81,9 +88,9 @@ def test_weight_in_pounds_is_stored_in_kg_with_the_original_kept() -> None:
         bp(kind="weight", observations=[{"code": "MDC_MASS_BODY_ACTUAL", "value": 200.0, "unit": "[lb_av]"}])
     )
     assert isinstance(outcome, AcceptedReading)
-    (obs,) = outcome.reading.observations
+    (obs,) = outcome.observations
     assert obs.value == pytest.approx(90.718474)
-    assert (obs.unit, obs.source_value, obs.source_unit) == (Unit.KG, 200.0, Unit.LB)
+    assert (obs.metric, obs.unit, obs.source_value, obs.source_unit) == (188736, "kg", 200.0, "[lb_av]")
 
 
 def test_glucose_low_special_value_is_kept_without_a_number() -> None:
@@ -94,14 +101,17 @@ def test_glucose_low_special_value_is_kept_without_a_number() -> None:
         )
     )
     assert isinstance(outcome, AcceptedReading)
-    (obs,) = outcome.reading.observations
-    assert (obs.value, obs.special) == (None, SpecialValue.NEGATIVE_INFINITY)
+    assert outcome.observations == (ObservationRow(160188, None, "-INF", "mg/dL", None, "mg/dL"),)
 
 
-def test_ulid_reading_ids_are_accepted_and_echoed_as_sent() -> None:
+def test_ulid_and_unhyphenated_reading_ids_are_accepted_and_echoed_as_sent() -> None:
     outcome = judge(bp(reading_id="01ARZ3NDEKTSV4RRFFQ69G5FAV"))
     assert isinstance(outcome, AcceptedReading)
     assert outcome.reading_id_text == "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    assert outcome.reading_id == str(parse_ulid("01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+    outcome = judge(bp(reading_id="0193E0A85F1A7C3D9A2B3C4D5E6F7A8B"))
+    assert isinstance(outcome, AcceptedReading)
+    assert outcome.reading_id == "0193e0a8-5f1a-7c3d-9a2b-3c4d5e6f7a8b"
 
 
 def _obs(code: str, value: Any, unit: str, **extra: Any) -> dict[str, Any]:
