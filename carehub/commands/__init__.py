@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from carehub.commands import db
+from carehub.commands import db, decode
 
-COMMANDS: tuple[ModuleType, ...] = (db,)
+COMMANDS: tuple[ModuleType, ...] = (db, decode)
