@@ -10,9 +10,9 @@ from typing import Final
 
 from core.domain import Metric, Observation, ReadingFlag, ReadingKind, SpecialValue, Unit
 from drivers.date_time import DATE_TIME, DateTime
-from drivers.fields import SFLOAT, UINT8, UINT16, Codec, Field, Layout, flags_from_bits
+from drivers.fields import SFLOAT, UINT8, Codec, Field, Layout, flags_from_bits
 from drivers.ieee11073 import Measure
-from drivers.normalised import NotAReading, Normalised, device_time_source, observe, user_or_none
+from drivers.normalised import Normalised, NotAReading, device_time_source, observe, user_or_none
 
 
 class BloodPressureFlags(IntFlag):
@@ -64,11 +64,13 @@ _STATUS_FLAGS: Final = {
     BloodPressureStatus.IRREGULAR_PULSE: ReadingFlag.IRREGULAR_PULSE,
     BloodPressureStatus.IMPROPER_POSITION: ReadingFlag.IMPROPER_POSITION,
 }
-_RANGE_FLAGS: Final = {
+_RANGE_FLAGS: Final[dict[PulseRateRange | None, frozenset[ReadingFlag]]] = {
     PulseRateRange.EXCEEDS_UPPER_LIMIT: frozenset(
         {ReadingFlag.PULSE_RATE_OUT_OF_RANGE, ReadingFlag.PULSE_RATE_ABOVE_RANGE}
     ),
-    PulseRateRange.BELOW_LOWER_LIMIT: frozenset({ReadingFlag.PULSE_RATE_OUT_OF_RANGE, ReadingFlag.PULSE_RATE_BELOW_RANGE}),
+    PulseRateRange.BELOW_LOWER_LIMIT: frozenset(
+        {ReadingFlag.PULSE_RATE_OUT_OF_RANGE, ReadingFlag.PULSE_RATE_BELOW_RANGE}
+    ),
 }
 
 LAYOUT: Final = Layout(

@@ -61,9 +61,7 @@ class DateTime:
         """ISO-8601 when the date is known, else the fields with ``0000-00-00`` for unknown parts."""
         if self.value is not None:
             return self.value.isoformat()
-        return (
-            f"{self.year:04d}-{self.month:02d}-{self.day:02d}T{self.hours:02d}:{self.minutes:02d}:{self.seconds:02d}"
-        )
+        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}T{self.hours:02d}:{self.minutes:02d}:{self.seconds:02d}"
 
 
 DATE_TIME = Codec("date_time", "HBBBBB", DateTime)
@@ -141,4 +139,3 @@ def decode_current_time(data: bytes) -> CurrentTime:
     """Current Time 0x2A2B."""
     _, values, trailing = CURRENT_TIME_LAYOUT.decode(data)
     return CurrentTime(**values, trailing=trailing)
-

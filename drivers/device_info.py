@@ -9,7 +9,7 @@ from typing import Final
 
 from drivers.errors import MalformedValue
 from drivers.fields import UINT8, UINT64, Field, Layout
-from drivers.normalised import NotAReading, Normalised
+from drivers.normalised import Normalised, NotAReading
 
 BATTERY_LEVEL_MAX_PCT: Final = 100
 

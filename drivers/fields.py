@@ -78,13 +78,14 @@ class _Plan:
 class Layout:
     """A characteristic value as a table of fields behind an optional flags field."""
 
-    __slots__ = ("_flag_mask", "_plans", "fields", "flags", "name")
+    __slots__ = ("_flag_mask", "_flag_size", "_plans", "fields", "flags", "name")
 
     def __init__(self, name: str, flags: Codec | None, fields: tuple[Field, ...]) -> None:
         self.name = name
         self.flags = flags
         self.fields = fields
         self._flag_mask = 0
+        self._flag_size = flags.size if flags else 0
         for spec in fields:
             self._flag_mask |= spec.present_if
         self._plans: dict[int, _Plan] = {}
@@ -97,7 +98,9 @@ class Layout:
             steps = []
             index = 1 if self.flags else 0
             for spec in present:
-                steps.append((spec.name, spec.codec.convert, index, index + spec.codec.arity))
+                # stop = 0 marks a one-value field, converted without slicing (the common case)
+                stop = 0 if spec.codec.arity == 1 else index + spec.codec.arity
+                steps.append((spec.name, spec.codec.convert, index, stop))
                 index += spec.codec.arity
             absent = {f.name: None for f in self.fields if f not in present}
             plan = _Plan(struct.Struct(fmt), tuple(steps), absent, present)
@@ -107,10 +110,10 @@ class Layout:
     def decode(self, data: bytes, offset: int = 0) -> tuple[int, dict[str, Any], bytes]:
         """Return ``(flags, {field name: value or None}, trailing bytes)``."""
         flags = 0
-        if self.flags is not None:
-            if len(data) - offset < self.flags.size:
+        if self._flag_size:
+            if len(data) - offset < self._flag_size:
                 raise TruncatedFrame(f"{self.name}: no flags field", data)
-            flags = int.from_bytes(data[offset : offset + self.flags.size], "little")
+            flags = data[offset] if self._flag_size == 1 else int.from_bytes(data[offset : offset + 2], "little")
         plan = self._plan(flags & self._flag_mask)
         if len(data) - offset < plan.struct.size:
             raise self._shortfall(plan, flags, data, offset)
@@ -118,7 +121,7 @@ class Layout:
         values: dict[str, Any] = dict(plan.absent)
         try:
             for name, convert, start, stop in plan.steps:
-                values[name] = convert(*raw[start:stop])
+                values[name] = convert(raw[start]) if not stop else convert(*raw[start:stop])
         except DecodeError as exc:
             raise exc.attach(data) from None
         return flags, values, data[offset + plan.struct.size :]
@@ -139,10 +142,15 @@ class Layout:
         raise AssertionError("unreachable: shortfall without a short field")  # pragma: no cover
 
 
-def flags_from_bits(bits: int, table: Mapping[int, ReadingFlag]) -> frozenset[ReadingFlag]:
+def flags_from_bits(bits: int, table: Mapping[Any, ReadingFlag]) -> frozenset[ReadingFlag]:
     """The reading flags for every set bit that ``table`` (bit mask → flag) names; other bits
     (RFU) are ignored, as the SIG requires of a receiver."""
+    if not bits:
+        return _NO_FLAGS
     return frozenset(flag for mask, flag in table.items() if bits & mask)
+
+
+_NO_FLAGS: Final[frozenset[ReadingFlag]] = frozenset()
 
 
 def set_bits(value: IntFlag) -> list[str]:

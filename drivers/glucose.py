@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from enum import IntEnum, IntFlag
 from typing import Final
 
-from core.domain import Metric, ReadingFlag, ReadingKind, SpecialValue, Unit
+from core.domain import Metric, Observation, ReadingFlag, ReadingKind, SpecialValue, Unit
 from drivers.date_time import DATE_TIME, DateTime
 from drivers.errors import DateOutOfRange
 from drivers.fields import NIBBLES, SFLOAT, SINT16, UINT8, UINT16, Codec, Field, Layout, flags_from_bits
 from drivers.ieee11073 import Measure, scale_exact
-from drivers.normalised import NotAReading, Normalised, device_time_source, observe
+from drivers.normalised import Normalised, NotAReading, device_time_source, observe
 
 
 class GlucoseFlags(IntFlag):
@@ -93,7 +93,7 @@ _STATUS_FLAGS: Final = {
 # core.domain has MDC codes for three sample types. The others are stored under "sample type
 # undetermined" (reference/rpm-ccm-rules.md §D.2: 160368 = "glucose, sample type unknown"); the frame
 # keeps the exact type.
-_METRIC_BY_TYPE: Final = {
+_METRIC_BY_TYPE: Final[dict[int, Metric]] = {
     GlucoseType.CAPILLARY_WHOLE_BLOOD: Metric.MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD,
     GlucoseType.CAPILLARY_PLASMA: Metric.MDC_CONC_GLU_CAPILLARY_PLASMA,
 }
@@ -155,7 +155,9 @@ class GlucoseMeasurement:
     @property
     def is_control_solution(self) -> bool:
         """Control-solution tests check the meter, not the patient (type 10 or location 4)."""
-        return self.sample_type == GlucoseType.CONTROL_SOLUTION or self.sample_location == SampleLocation.CONTROL_SOLUTION
+        return (
+            self.sample_type == GlucoseType.CONTROL_SOLUTION or self.sample_location == SampleLocation.CONTROL_SOLUTION
+        )
 
     def display_value(self) -> tuple[Measure, Unit] | None:
         """The concentration in the unit a meter displays: mg/dL from kg/L (× 10⁵), mmol/L from
@@ -171,7 +173,7 @@ class GlucoseMeasurement:
         if self.is_control_solution:
             flags |= {ReadingFlag.CONTROL_SOLUTION}
         shown = self.display_value()
-        observations = ()
+        observations: tuple[Observation, ...] = ()
         if shown is not None:
             metric = _METRIC_BY_TYPE.get(self.sample_type or 0, Metric.MDC_CONC_GLU_UNDETERMINED_PLASMA)
             observations = (observe(metric, *shown),)
@@ -286,7 +288,11 @@ CONTEXT_LAYOUT: Final = Layout(
         Field("sequence_number", UINT16),
         # The Extended Flags octet sits right after the sequence number, before carbohydrate (§5.2).
         Field("extended_flags", UINT8, ContextFlags.EXTENDED_FLAGS),
-        Field("carbohydrate_id", Codec("carbohydrate id", "B", lambda v: _known(CarbohydrateId, v)), ContextFlags.CARBOHYDRATE),
+        Field(
+            "carbohydrate_id",
+            Codec("carbohydrate id", "B", lambda v: _known(CarbohydrateId, v)),
+            ContextFlags.CARBOHYDRATE,
+        ),
         Field("carbohydrate", SFLOAT, ContextFlags.CARBOHYDRATE),
         Field("meal", Codec("meal", "B", lambda v: _known(Meal, v)), ContextFlags.MEAL),
         Field("tester_health", Codec("tester/health", "B", _tester_health), ContextFlags.TESTER_HEALTH),

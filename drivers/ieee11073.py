@@ -40,7 +40,8 @@ FLOAT_SPECIAL: Final[dict[int, SpecialValue]] = {
 def _compose(mantissa: int, exponent: int) -> float:
     if exponent >= 0:
         return float(mantissa * 10**exponent)
-    return mantissa / 10**-exponent
+    divisor: int = 10**-exponent
+    return mantissa / divisor
 
 
 def sfloat(raw: int) -> Measure:

@@ -13,7 +13,7 @@ from core.domain import Metric, ReadingFlag, ReadingKind, Unit
 from drivers.date_time import DATE_TIME, DateTime
 from drivers.fields import SFLOAT, UINT8, UINT16, Codec, Field, Layout, flags_from_bits
 from drivers.ieee11073 import Measure
-from drivers.normalised import NotAReading, Normalised, device_time_source, observe
+from drivers.normalised import Normalised, NotAReading, device_time_source, observe
 
 
 class SpotCheckFlags(IntFlag):
@@ -263,9 +263,7 @@ FEATURES_LAYOUT: Final = Layout(
     UINT16,
     (
         Field("measurement_status_support", MEASUREMENT_STATUS, PlxFeatureBits.MEASUREMENT_STATUS_SUPPORT),
-        Field(
-            "device_sensor_status_support", DEVICE_SENSOR_STATUS, PlxFeatureBits.DEVICE_AND_SENSOR_STATUS_SUPPORT
-        ),
+        Field("device_sensor_status_support", DEVICE_SENSOR_STATUS, PlxFeatureBits.DEVICE_AND_SENSOR_STATUS_SUPPORT),
     ),
 )
 
@@ -284,5 +282,3 @@ def decode_features(data: bytes) -> PlxFeatures:
     """PLX Features 0x2A60."""
     flags, values, trailing = FEATURES_LAYOUT.decode(data)
     return PlxFeatures(PlxFeatureBits(flags), **values, trailing=trailing)
-
-

@@ -94,7 +94,9 @@ class RacpRequest(NotAReading):
     @classmethod
     def records_from(cls, sequence_number: int) -> RacpRequest:
         """Report records with sequence number ≥ ``sequence_number`` (inclusive)."""
-        return cls(OpCode.REPORT_STORED_RECORDS, Operator.GREATER_THAN_OR_EQUAL, FilterType.SEQUENCE_NUMBER, (sequence_number,))
+        return cls(
+            OpCode.REPORT_STORED_RECORDS, Operator.GREATER_THAN_OR_EQUAL, FilterType.SEQUENCE_NUMBER, (sequence_number,)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,9 @@ def _decode(data: bytes) -> RacpValue:
         if len(operand) < 2:
             raise TruncatedFrame("RACP response code needs the request op code and a response value")
         return RacpResponse(
-            _enum(OpCode, operand[0], "request op code"), _enum(ResponseValue, operand[1], "response value"), operand[2:]
+            _enum(OpCode, operand[0], "request op code"),
+            _enum(ResponseValue, operand[1], "response value"),
+            operand[2:],
         )
     fmt = _COUNT_FORMATS.get(len(operand))
     if fmt is None:

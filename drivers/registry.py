@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Final, Protocol
 
 from drivers import (
@@ -98,6 +98,7 @@ def normalise_uuid(characteristic: str | int) -> str:
     return text
 
 
+@lru_cache(maxsize=256)
 def lookup(characteristic: str | int) -> Characteristic:
     uuid = normalise_uuid(characteristic)
     found = CHARACTERISTICS.get(uuid)

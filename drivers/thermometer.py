@@ -15,7 +15,7 @@ from core.domain import Metric, ReadingKind, Unit
 from drivers.date_time import DATE_TIME, DateTime
 from drivers.fields import FLOAT, UINT8, Codec, Field, Layout
 from drivers.ieee11073 import Measure
-from drivers.normalised import NotAReading, Normalised, device_time_source, observe
+from drivers.normalised import Normalised, NotAReading, device_time_source, observe
 
 
 class TemperatureFlags(IntFlag):

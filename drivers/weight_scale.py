@@ -14,7 +14,7 @@ from typing import Final
 from core.domain import Metric, Observation, ReadingFlag, ReadingKind, Unit
 from drivers.date_time import DATE_TIME, DateTime
 from drivers.fields import UINT8, UINT16, UINT32, Field, Layout
-from drivers.normalised import NotAReading, Normalised, device_time_source, observe, user_or_none
+from drivers.normalised import Normalised, NotAReading, device_time_source, observe, user_or_none
 
 MEASUREMENT_UNSUCCESSFUL: Final = 0xFFFF
 

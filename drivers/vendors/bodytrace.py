@@ -88,7 +88,7 @@ def decode(document: Any) -> VendorPayload:
     battery = envelope.get("batteryVoltage")
     values = mapping(require(envelope, "values", "BodyTrace body"), "values")
     refuse_unknown(values, _VALUE_KEYS, "BodyTrace values")
-    common = {
+    common: dict[str, Any] = {
         "vendor": VENDOR,
         "device_id": imei,
         "measured_at": measured_at,
@@ -112,11 +112,15 @@ def decode(document: Any) -> VendorPayload:
             raise MalformedValue("BodyTrace values carry both a weight and a blood pressure")
         kind = ReadingKind.BLOOD_PRESSURE
         observations.append(
-            _pressure(Metric.MDC_PRESS_BLD_NONINV_SYS, number(require(values, "systolic", "values"), "systolic"), "systolic")
+            _pressure(
+                Metric.MDC_PRESS_BLD_NONINV_SYS, number(require(values, "systolic", "values"), "systolic"), "systolic"
+            )
         )
         observations.append(
             _pressure(
-                Metric.MDC_PRESS_BLD_NONINV_DIA, number(require(values, "diastolic", "values"), "diastolic"), "diastolic"
+                Metric.MDC_PRESS_BLD_NONINV_DIA,
+                number(require(values, "diastolic", "values"), "diastolic"),
+                "diastolic",
             )
         )
         if values.get("pulse") is not None:

@@ -69,7 +69,8 @@ def _blood_pressure(group: _Group, element: Mapping[str, Any]) -> None:
 def _pulse(group: _Group, element: Mapping[str, Any]) -> None:
     if str(element.get("sensor_code")) == PULSE_OXIMETER_SENSOR_CODE:
         group.reading(
-            ReadingKind.PULSE_OXIMETRY, observe(Metric.MDC_PULS_OXIM_PULS_RATE, _value(element, "value_1"), Unit.PER_MIN)
+            ReadingKind.PULSE_OXIMETRY,
+            observe(Metric.MDC_PULS_OXIM_PULS_RATE, _value(element, "value_1"), Unit.PER_MIN),
         )
     else:
         group.reading(
@@ -89,7 +90,9 @@ def _battery(group: _Group, element: Mapping[str, Any]) -> None:
 
 
 def _spo2(group: _Group, element: Mapping[str, Any]) -> None:
-    group.reading(ReadingKind.PULSE_OXIMETRY, observe(Metric.MDC_PULS_OXIM_SAT_O2, _value(element, "value_1"), Unit.PERCENT))
+    group.reading(
+        ReadingKind.PULSE_OXIMETRY, observe(Metric.MDC_PULS_OXIM_SAT_O2, _value(element, "value_1"), Unit.PERCENT)
+    )
     if element.get("value_2") is not None:
         group.extras.append(("spo2_std_dev", number(element["value_2"], "value_2")))
 
@@ -102,7 +105,8 @@ def _perfusion(group: _Group, element: Mapping[str, Any]) -> None:
 def _glucose(group: _Group, element: Mapping[str, Any]) -> None:
     # The meter reports no sample type: stored as "sample type undetermined".
     group.reading(
-        ReadingKind.GLUCOSE, observe(Metric.MDC_CONC_GLU_UNDETERMINED_PLASMA, _value(element, "value_1"), Unit.MG_PER_DL)
+        ReadingKind.GLUCOSE,
+        observe(Metric.MDC_CONC_GLU_UNDETERMINED_PLASMA, _value(element, "value_1"), Unit.MG_PER_DL),
     )
     params = mapping(element.get("filter_params") or {}, "filter_params")
     if params.get("alert") == GLUCOSE_ABOVE_RANGE_ALERT:

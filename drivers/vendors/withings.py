@@ -58,7 +58,7 @@ def _group(document: Any) -> VendorRecord:
     kinds: set[ReadingKind] = set()
     observations: list[Observation] = []
     typed = [(integer(require(mapping(m, "measure"), "type", "measure"), "type"), m) for m in measures]
-    for measure_type, measure in typed:
+    for measure_type, _measure in typed:
         if measure_type not in MEASURE_TYPES:
             raise UnknownVendorField(f"Withings measure type {measure_type} is not one carehub decodes")
         kinds.add(MEASURE_TYPES[measure_type][0])

@@ -75,8 +75,11 @@ def test_decode_vendor_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     body = tmp_path / "bodytrace.json"
     body.write_text(
         json.dumps(
-            {"deviceId": 35787204001234, "ts": 1709560907123,
-             "values": {"systolic": 15999, "diastolic": 10666, "pulse": 72, "unit": 1, "irregular": 0}}  # fmt: skip
+            {
+                "deviceId": 35787204001234,
+                "ts": 1709560907123,
+                "values": {"systolic": 15999, "diastolic": 10666, "pulse": 72, "unit": 1, "irregular": 0},
+            }
         )
     )
     code, out, _ = run(capsys, "--vendor", "bodytrace", str(body))

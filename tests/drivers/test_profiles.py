@@ -40,6 +40,8 @@ from drivers.glucose import (
     MedicationId,
     SampleLocation,
     SensorStatus,
+)
+from drivers.glucose import (
     Tester as GlucoseTester,
 )
 from drivers.pulse_oximeter import (
@@ -52,7 +54,13 @@ from drivers.pulse_oximeter import (
     SpotCheckMeasurement,
 )
 from drivers.thermometer import TemperatureFlags, TemperatureMeasurement, TemperatureType
-from drivers.weight_scale import ScaleResolution, WeightFlags, WeightMeasurement, WeightScaleFeature, WeightScaleFeatureBits
+from drivers.weight_scale import (
+    ScaleResolution,
+    WeightFlags,
+    WeightMeasurement,
+    WeightScaleFeature,
+    WeightScaleFeatureBits,
+)
 
 MARCH_9 = DateTime(2024, 3, 9, 7, 5, 0)
 
@@ -245,7 +253,8 @@ def test_regression_nordic_swapped_hi_lo_status_bit_6_is_lo() -> None:
         sample_location=SampleLocation.NOT_AVAILABLE,
         sensor_status=SensorStatus.RESULT_TOO_LOW,
     )
-    assert isinstance(got, GlucoseMeasurement) and got.context_follows
+    assert isinstance(got, GlucoseMeasurement)
+    assert got.context_follows
     norm = to_observations(got)
     # mol/L → 5.4 mmol/L exactly, stored as mg/dL through core.units (× 18.0156)
     assert norm.observations == (
@@ -324,7 +333,8 @@ def test_glucose_context(wire: str, expected: GlucoseContext) -> None:
 
 def test_glucose_context_meal_6_marks_ketone() -> None:
     got = frame("2a34", "02 04 00 06")
-    assert isinstance(got, GlucoseContext) and got.marks_ketone
+    assert isinstance(got, GlucoseContext)
+    assert got.marks_ketone
 
 
 @pytest.mark.parametrize(("wire", "bits"), [("F0 03", 0x03F0), ("FF 07", 0x07FF), ("03 00", 0x0003)])
@@ -351,7 +361,9 @@ def test_weight_imperial_everything() -> None:
     )
     norm = to_observations(got)
     assert norm.observations == (
-        Observation(Metric.MDC_MASS_BODY_ACTUAL, 159.96 * 0.45359237, Unit.KG, source_value=159.96, source_unit=Unit.LB),
+        Observation(
+            Metric.MDC_MASS_BODY_ACTUAL, 159.96 * 0.45359237, Unit.KG, source_value=159.96, source_unit=Unit.LB
+        ),
         Observation(Metric.MDC_RATIO_MASS_BODY_LEN_SQ, 24.5, Unit.KG_PER_M2),
         Observation(Metric.MDC_LEN_BODY_ACTUAL, 69.3 * 2.54, Unit.CM, source_value=69.3, source_unit=Unit.INCH),
     )
@@ -518,7 +530,8 @@ def test_date_time() -> None:
     assert frame("2a08", "E8 07 03 09 07 05 00") == DateTimeValue(MARCH_9)
     unknown = frame("2a08", "00 00 00 00 0C 1E 00")
     assert unknown == DateTimeValue(DateTime(0, 0, 0, 12, 30, 0))
-    assert isinstance(unknown, DateTimeValue) and unknown.date_time.value is None
+    assert isinstance(unknown, DateTimeValue)
+    assert unknown.date_time.value is None
 
 
 def test_current_time_write_vector_round_trips() -> None:

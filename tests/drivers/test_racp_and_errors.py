@@ -96,7 +96,9 @@ def test_racp_finished_on_success_or_no_records() -> None:
         ("2a99", "00", UnknownCharacteristic),
     ],
 )
-def test_every_bad_frame_is_a_typed_error_with_raw_hex(characteristic: str, wire: str, error: type[DecodeError]) -> None:
+def test_every_bad_frame_is_a_typed_error_with_raw_hex(
+    characteristic: str, wire: str, error: type[DecodeError]
+) -> None:
     data = bytes.fromhex(wire)
     with pytest.raises(error) as caught:
         decode(characteristic, data)

@@ -39,15 +39,22 @@ def test_bodytrace_imei_reconstruction() -> None:
 
 def test_bodytrace_scale_grams_to_kg() -> None:
     # reference §1.1 scale example
-    body = {"deviceId": 35787204001234, "ts": 1709560907123, "batteryVoltage": 5522, "rssi": 91,
-            "values": {"unit": 1, "weight": 81650, "tare": 0}}  # fmt: skip
+    body = {
+        "deviceId": 35787204001234,
+        "ts": 1709560907123,
+        "batteryVoltage": 5522,
+        "rssi": 91,
+        "values": {"unit": 1, "weight": 81650, "tare": 0},
+    }
     assert one("bodytrace", body) == VendorRecord(
         vendor="bodytrace",
         message=MessageType.READING,
         device_id="357872040012347",
         idempotency_key="bodytrace:357872040012347:1709560907123:weight",
         kind=ReadingKind.WEIGHT,
-        observations=(Observation(Metric.MDC_MASS_BODY_ACTUAL, 81.65, Unit.KG, source_value=81650.0, source_unit=Unit.G),),
+        observations=(
+            Observation(Metric.MDC_MASS_BODY_ACTUAL, 81.65, Unit.KG, source_value=81650.0, source_unit=Unit.G),
+        ),
         measured_at=TS,
         measured_at_source=MeasuredAtSource.VENDOR_CLOUD,
         battery_mv=5522,
@@ -63,9 +70,14 @@ def test_bodytrace_tare_over_100_g_is_subtracted() -> None:
 
 def test_regression_bodytrace_pressures_are_pascals_not_mmhg() -> None:
     # reference §1.1 BP example: 15999/10666 Pa = 120/80 mmHg; irregular 0
-    body = {"deviceId": 35787204001234, "imei": "357872040012347", "ts": 1709560907123,
-            "batteryVoltage": 5801, "rssi": 80,
-            "values": {"systolic": 15999, "diastolic": 10666, "pulse": 72, "unit": 1, "irregular": 0}}  # fmt: skip
+    body = {
+        "deviceId": 35787204001234,
+        "imei": "357872040012347",
+        "ts": 1709560907123,
+        "batteryVoltage": 5801,
+        "rssi": 80,
+        "values": {"systolic": 15999, "diastolic": 10666, "pulse": 72, "unit": 1, "irregular": 0},
+    }
     record = one("bodytrace", body)
     assert record.observations == (
         Observation(Metric.MDC_PRESS_BLD_NONINV_SYS, 120.0, Unit.MMHG, source_value=15999.0, source_unit=Unit.PA),
@@ -101,11 +113,21 @@ def test_bodytrace_imei_mismatch_and_unknown_value_key() -> None:
         decode_vendor("bodytrace", json.dumps({"deviceId": 1, "ts": 1, "values": {"glucose": 100}}))
 
 
-TENOVI_BP = {"metric": "blood_pressure", "device_name": "Tenovi BPM - L",
-             "hwi_device_id": "0b6f3c2e-4d1a-4a8e-9f55-2c1d7e9a1b20", "patient_id": "ch-pt-000042",
-             "hardware_uuid": "a1b2c3d4e5f6", "sensor_code": "10", "value_1": "128", "value_2": "82",
-             "created": "2025-03-04T14:02:11.512Z", "timestamp": "2025-03-04T14:01:47Z",
-             "timezone_offset": -300, "estimated_timestamp": False, "filter_params": {"measurement_index": 1}}  # fmt: skip
+TENOVI_BP = {
+    "metric": "blood_pressure",
+    "device_name": "Tenovi BPM - L",
+    "hwi_device_id": "0b6f3c2e-4d1a-4a8e-9f55-2c1d7e9a1b20",
+    "patient_id": "ch-pt-000042",
+    "hardware_uuid": "a1b2c3d4e5f6",
+    "sensor_code": "10",
+    "value_1": "128",
+    "value_2": "82",
+    "created": "2025-03-04T14:02:11.512Z",
+    "timestamp": "2025-03-04T14:01:47Z",
+    "timezone_offset": -300,
+    "estimated_timestamp": False,
+    "filter_params": {"measurement_index": 1},
+}
 TENOVI_PULSE = {**TENOVI_BP, "metric": "pulse", "value_1": "71", "value_2": None, "created": "2025-03-04T14:02:11.530Z"}
 
 
@@ -145,8 +167,13 @@ def test_tenovi_battery_alone_is_status_and_unknown_metric_refused() -> None:
         decode_vendor("tenovi", json.dumps({**TENOVI_BP, "metric": "peak_expiratory_flow"}))
 
 
-MIO = {"deviceId": "202109100001", "modelNumber": "GBS-2012-C", "createdAt": 1709560950,
-       "isTest": False, "data": {"wt": 81650, "bmi": 0, "fat": 0, "bm": 0, "mus": 0, "ts": 1709560907}}  # fmt: skip
+MIO = {
+    "deviceId": "202109100001",
+    "modelNumber": "GBS-2012-C",
+    "createdAt": 1709560950,
+    "isTest": False,
+    "data": {"wt": 81650, "bmi": 0, "fat": 0, "bm": 0, "mus": 0, "ts": 1709560907},
+}
 
 
 def test_transtek_forwarded_scale() -> None:
@@ -157,7 +184,9 @@ def test_transtek_forwarded_scale() -> None:
         device_id="202109100001",
         idempotency_key="transtek:202109100001:1709560907:weight",
         kind=ReadingKind.WEIGHT,
-        observations=(Observation(Metric.MDC_MASS_BODY_ACTUAL, 81.65, Unit.KG, source_value=81650.0, source_unit=Unit.G),),
+        observations=(
+            Observation(Metric.MDC_MASS_BODY_ACTUAL, 81.65, Unit.KG, source_value=81650.0, source_unit=Unit.G),
+        ),
         measured_at=datetime(2024, 3, 4, 14, 1, 47, tzinfo=UTC),
         measured_at_source=MeasuredAtSource.VENDOR_CLOUD,
         vendor_received_at=datetime(2024, 3, 4, 14, 2, 30, tzinfo=UTC),
@@ -174,11 +203,22 @@ def test_transtek_test_traffic_and_status_are_not_readings() -> None:
         decode_vendor("transtek", json.dumps({**MIO, "data": {"data_type": "bgm_gen2_measure", "ts": 1}}))
 
 
-WITHINGS = {"grpid": 5234567890, "attrib": 0, "date": 1709560907, "created": 1709560950,
-            "modified": 1709560950, "category": 1, "deviceid": "892359876fd8805ac45bab078c4828692f0276b1",
-            "model": "BPM Connect", "model_id": 45,
-            "measures": [{"value": 128, "type": 10, "unit": 0}, {"value": 82, "type": 9, "unit": 0},
-                         {"value": 71, "type": 11, "unit": 0}]}  # fmt: skip
+WITHINGS = {
+    "grpid": 5234567890,
+    "attrib": 0,
+    "date": 1709560907,
+    "created": 1709560950,
+    "modified": 1709560950,
+    "category": 1,
+    "deviceid": "892359876fd8805ac45bab078c4828692f0276b1",
+    "model": "BPM Connect",
+    "model_id": 45,
+    "measures": [
+        {"value": 128, "type": 10, "unit": 0},
+        {"value": 82, "type": 9, "unit": 0},
+        {"value": 71, "type": 11, "unit": 0},
+    ],
+}
 
 
 def test_withings_group_device_captured() -> None:
