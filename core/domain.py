@@ -87,6 +87,9 @@ class Unit(StrEnum):
     M = "m"
     INCH = "[in_i]"
     KG_PER_M2 = "kg/m2"
+    PA = "Pa"
+    """Only ever a ``source_unit``: BodyTrace posts blood pressure in pascals
+    (``reference/cellular-and-logistics.md`` §1.1); no metric is stored in it."""
 
 
 class SpecialValue(StrEnum):
@@ -98,6 +101,8 @@ class SpecialValue(StrEnum):
     NRES = "NRes"
     POSITIVE_INFINITY = "+INF"
     NEGATIVE_INFINITY = "-INF"
+    RESERVED = "reserved"
+    """Raw 0x0801 / 0x00800001: reserved for future use by IEEE 11073-20601; no number either."""
 
 
 class ReadingFlag(StrEnum):
@@ -117,6 +122,45 @@ class ReadingFlag(StrEnum):
     INVALID = "invalid"
     CONTROL_SOLUTION = "control_solution"
     MANUAL_ENTRY = "manual_entry"
+    # One flag per status bit of the Bluetooth SIG health profiles
+    # (reference/ble-health-profiles.md §4.1, §5.1, §6, §7.2), so none is lost on the way to a clinician.
+    PULSE_RATE_ABOVE_RANGE = "pulse_rate_above_range"
+    PULSE_RATE_BELOW_RANGE = "pulse_rate_below_range"
+    SAMPLE_SIZE_INSUFFICIENT = "sample_size_insufficient"
+    STRIP_INSERTION_ERROR = "strip_insertion_error"
+    STRIP_TYPE_INCORRECT = "strip_type_incorrect"
+    RESULT_ABOVE_RANGE = "result_above_range"
+    RESULT_BELOW_RANGE = "result_below_range"
+    SENSOR_TEMPERATURE_HIGH = "sensor_temperature_high"
+    SENSOR_TEMPERATURE_LOW = "sensor_temperature_low"
+    READ_INTERRUPTED = "read_interrupted"
+    TIME_FAULT = "time_fault"
+    MEASUREMENT_UNSUCCESSFUL = "measurement_unsuccessful"
+    PARTIAL_MEASUREMENT = "partial_measurement"
+    MEASUREMENT_ONGOING = "measurement_ongoing"
+    EARLY_ESTIMATE = "early_estimate"
+    VALIDATED_DATA = "validated_data"
+    FULLY_QUALIFIED_DATA = "fully_qualified_data"
+    FROM_MEASUREMENT_STORAGE = "from_measurement_storage"
+    DEMONSTRATION_DATA = "demonstration_data"
+    TEST_DATA = "test_data"
+    CALIBRATION_ONGOING = "calibration_ongoing"
+    MEASUREMENT_UNAVAILABLE = "measurement_unavailable"
+    EXTENDED_DISPLAY_UPDATE = "extended_display_update"
+    EQUIPMENT_MALFUNCTION = "equipment_malfunction"
+    SIGNAL_PROCESSING_IRREGULARITY = "signal_processing_irregularity"
+    INADEQUATE_SIGNAL = "inadequate_signal"
+    POOR_SIGNAL = "poor_signal"
+    LOW_PERFUSION = "low_perfusion"
+    ERRATIC_SIGNAL = "erratic_signal"
+    NON_PULSATILE_SIGNAL = "non_pulsatile_signal"
+    QUESTIONABLE_PULSE = "questionable_pulse"
+    SIGNAL_ANALYSIS_ONGOING = "signal_analysis_ongoing"
+    SENSOR_INTERFERENCE = "sensor_interference"
+    SENSOR_UNCONNECTED = "sensor_unconnected"
+    UNKNOWN_SENSOR = "unknown_sensor"
+    SENSOR_DISPLACED = "sensor_displaced"
+    SENSOR_DISCONNECTED = "sensor_disconnected"
 
 
 class Metric(StrEnum):
