@@ -173,7 +173,8 @@ def test_a_server_with_fewer_operators() -> None:
 def test_response_vectors() -> None:
     # Origin: reference §5.4 response vectors.
     assert number_of_records(42) == bytes.fromhex("05 00 2A 00")
-    assert REPORT_COMPLETE == bytes.fromhex("06 00 01 01")
+    success = response(OpCode.REPORT_STORED_RECORDS, ResponseCode.SUCCESS)
+    assert success == REPORT_COMPLETE == bytes.fromhex("06 00 01 01")
     assert response(OpCode.REPORT_STORED_RECORDS, ResponseCode.INVALID_OPERAND) == bytes.fromhex("06 00 01 05")
 
 
