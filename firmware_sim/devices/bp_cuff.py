@@ -16,7 +16,7 @@ from core.domain import METRICS, DeviceKind, Metric, Unit
 from core.units import from_canonical
 from firmware_sim.devices.battery import battery_for
 from firmware_sim.devices.clock import DeviceClock
-from firmware_sim.devices.memory import PushMemoryPeripheral
+from firmware_sim.devices.memory import PushMemoryPeripheral, and_style
 from firmware_sim.devices.outgoing import Outgoing
 from firmware_sim.devices.peripheral import (
     INDICATE,
@@ -27,7 +27,6 @@ from firmware_sim.devices.peripheral import (
     Property,
     Security,
     Service,
-    TimeSetting,
 )
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.blood_pressure import (
@@ -148,16 +147,17 @@ def and_ua651ble(
         uuids.AND_VENDOR_SERVICE,
         (Characteristic(uuids.AND_VENDOR_CHARACTERISTIC, frozenset({Property.WRITE, Property.INDICATE})),),
     )
-    options: dict[str, Any] = {
-        "info": DeviceInformation("A&D Medical", "UA-651BLE", serial, firmware_revision="1.4.0"),
-        "local_name": f"A&D_UA-651_{serial[-4:]}",
-        "security": Security(Pairing.JUST_WORKS, bonding_required=True),
-        "time_setting": TimeSetting.DATE_TIME_IN_PROFILE,
-        "requires_clock_before_data": True,
-        "memory_capacity": 30,
-        "user_id_field": False,
-        "battery": battery_for(DeviceKind.BP_CUFF),
-    } | kwargs
+    options: dict[str, Any] = (
+        and_style()
+        | {
+            "info": DeviceInformation("A&D Medical", "UA-651BLE", serial, firmware_revision="1.4.0"),
+            "local_name": f"A&D_UA-651_{serial[-4:]}",
+            "memory_capacity": 30,
+            "user_id_field": False,
+            "battery": battery_for(DeviceKind.BP_CUFF),
+        }
+        | kwargs
+    )
     return BloodPressureCuff(users={1: physiology}, clock=clock, seed=seed, vendor_services=(vendor,), **options)
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from firmware_sim.devices.outgoing import Outgoing
-from firmware_sim.devices.peripheral import SimulatedPeripheral
+from firmware_sim.devices.peripheral import Pairing, Security, SimulatedPeripheral, TimeSetting
 from firmware_sim.errors import SimulationError
 from firmware_sim.intent import EncodedMeasurement
 from firmware_sim.physiology import Physiology
@@ -27,6 +27,17 @@ from firmware_sim.physiology import Physiology
 S = TypeVar("S")
 
 MEMORY_PROCEDURE = "memory transfer"
+
+
+def and_style() -> dict[str, Any]:
+    """Options shared by the A&D presets (reference §11): a Just Works bond made once in pairing mode,
+    the clock set through a Date Time 0x2A08 inside the health service, and no data released until
+    the collector has written that clock in the current connection."""
+    return {
+        "security": Security(Pairing.JUST_WORKS, bonding_required=True),
+        "time_setting": TimeSetting.DATE_TIME_IN_PROFILE,
+        "requires_clock_before_data": True,
+    }
 
 
 @dataclass
