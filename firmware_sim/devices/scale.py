@@ -61,6 +61,7 @@ class Scale(PushMemoryPeripheral[WeightSample]):
         heights_m: Mapping[int, float] | None = None,
         time_stamp: bool = True,
         user_id_field: bool = True,
+        unsuccessful_rate: float = UNSUCCESSFUL_RATE,
         **kwargs: Any,
     ) -> None:
         if unit not in DISPLAY_STEP:
@@ -69,6 +70,7 @@ class Scale(PushMemoryPeripheral[WeightSample]):
         self.heights_m = dict(heights_m or {})
         self.time_stamp = time_stamp
         self.user_id_field = user_id_field
+        self.unsuccessful_rate = unsuccessful_rate
         super().__init__(**kwargs)
 
     @property
@@ -112,7 +114,7 @@ class Scale(PushMemoryPeripheral[WeightSample]):
             "time_stamp": self.clock.stamp(at) if self.time_stamp else None,
             "user_id": user if self.user_id_field else None,
         }
-        if self.rng.random() < UNSUCCESSFUL_RATE:
+        if self.rng.random() < self.unsuccessful_rate:
             return WeightSample(weight=None, **common)
         kg = self.physiology.weight_kg(at)
         height_m = self.heights_m.get(user)

@@ -47,7 +47,7 @@ def weight(intended: IntendedMeasurement | None) -> float | None:
 def test_provisional_readings_then_the_final_one(
     patient: Physiology, clock: DeviceClock, seed: int, t0: datetime
 ) -> None:
-    scale = home_scale(patient, clock, seed)
+    scale = home_scale(patient, clock, seed, unsuccessful_rate=0.0)
     listen(scale, t0)
     frames = scale.measure(t0)
     assert [(f.characteristic, f.delivery) for f in frames] == [(LIVE_WEIGHT, Delivery.NOTIFY)] * 3 + [
@@ -63,7 +63,7 @@ def test_provisional_readings_then_the_final_one(
 
 
 def test_pounds_are_shown_in_two_tenths(patient: Physiology, clock: DeviceClock, seed: int, t0: datetime) -> None:
-    scale = home_scale(patient, clock, seed, unit=Unit.LB, heights_m={1: 1.78})
+    scale = home_scale(patient, clock, seed, unit=Unit.LB, heights_m={1: 1.78}, unsuccessful_rate=0.0)
     listen(scale, t0)
     final = scale.measure(t0)[-1]
     assert final.data[0] & 0x01  # imperial
