@@ -16,9 +16,7 @@ from core.domain import METRICS, DeviceKind, Metric, Unit
 from core.units import from_canonical
 from firmware_sim.devices.battery import battery_for
 from firmware_sim.devices.clock import DeviceClock
-from firmware_sim.devices.memory import PushMemoryPeripheral, and_style
-from firmware_sim.devices.outgoing import Outgoing
-from firmware_sim.devices.peripheral import (
+from firmware_sim.devices.gatt_table import (
     INDICATE,
     NOTIFY,
     Characteristic,
@@ -28,6 +26,8 @@ from firmware_sim.devices.peripheral import (
     Security,
     Service,
 )
+from firmware_sim.devices.memory import PushMemoryPeripheral, and_style
+from firmware_sim.devices.outgoing import Outgoing
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.blood_pressure import (
     PRESSURE_EXPONENT,

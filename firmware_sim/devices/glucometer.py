@@ -25,16 +25,9 @@ from core.domain import METRICS, DeviceKind, Metric, SpecialValue, Unit
 from core.units import from_canonical
 from firmware_sim.devices.battery import battery_for
 from firmware_sim.devices.clock import DeviceClock
+from firmware_sim.devices.gatt_table import NOTIFY, WRITE_INDICATE, DeviceInformation, Pairing, Security, Service
 from firmware_sim.devices.outgoing import Delivery, Outgoing
-from firmware_sim.devices.peripheral import (
-    NOTIFY,
-    WRITE_INDICATE,
-    DeviceInformation,
-    Pairing,
-    Security,
-    Service,
-    SimulatedPeripheral,
-)
+from firmware_sim.devices.peripheral import SimulatedPeripheral
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.att import AttError, AttErrorCode
 from firmware_sim.gatt.glucose import (

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from firmware_sim.devices.gatt_table import Pairing, Security, TimeSetting
 from firmware_sim.devices.outgoing import Outgoing
-from firmware_sim.devices.peripheral import Pairing, Security, SimulatedPeripheral, TimeSetting
+from firmware_sim.devices.peripheral import SimulatedPeripheral
 from firmware_sim.errors import SimulationError
 from firmware_sim.intent import EncodedMeasurement
 from firmware_sim.physiology import Physiology

@@ -18,9 +18,9 @@ from typing import Any
 from core.domain import DeviceKind, SpecialValue
 from firmware_sim.devices.battery import battery_for
 from firmware_sim.devices.clock import DeviceClock
+from firmware_sim.devices.gatt_table import INDICATE, NOTIFY, DeviceInformation, Service
 from firmware_sim.devices.memory import PushMemoryPeripheral
 from firmware_sim.devices.outgoing import Outgoing
-from firmware_sim.devices.peripheral import INDICATE, NOTIFY, DeviceInformation, Service
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.medfloat import quantize
 from firmware_sim.gatt.pulse_oximeter import (

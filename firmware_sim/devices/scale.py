@@ -17,15 +17,9 @@ from core.domain import METRICS, DeviceKind, Metric, Unit
 from core.units import from_canonical, to_canonical
 from firmware_sim.devices.battery import battery_for
 from firmware_sim.devices.clock import DeviceClock
+from firmware_sim.devices.gatt_table import INDICATE, NOTIFY, Characteristic, DeviceInformation, Service
 from firmware_sim.devices.memory import PushMemoryPeripheral, and_style
 from firmware_sim.devices.outgoing import Outgoing
-from firmware_sim.devices.peripheral import (
-    INDICATE,
-    NOTIFY,
-    Characteristic,
-    DeviceInformation,
-    Service,
-)
 from firmware_sim.errors import SimulationError
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.medfloat import quantize

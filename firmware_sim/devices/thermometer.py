@@ -14,12 +14,8 @@ from core.domain import METRICS, DeviceKind, Metric, SpecialValue, Unit
 from core.units import from_canonical
 from firmware_sim.devices.battery import battery_for
 from firmware_sim.devices.clock import DeviceClock
+from firmware_sim.devices.gatt_table import INDICATE, DeviceInformation, Service
 from firmware_sim.devices.memory import PushMemoryPeripheral, and_style
-from firmware_sim.devices.peripheral import (
-    INDICATE,
-    DeviceInformation,
-    Service,
-)
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.health_thermometer import (
     TEMPERATURE_EXPONENT,

@@ -13,8 +13,9 @@ from core.domain import Metric, ReadingFlag, Unit
 from firmware_sim.devices.battery import Battery, BatteryDepleted
 from firmware_sim.devices.bp_cuff import BloodPressureCuff, and_ua651ble, omron_style
 from firmware_sim.devices.clock import DeviceClock
+from firmware_sim.devices.gatt_table import DeviceInformation, Property
 from firmware_sim.devices.outgoing import Delivery, Fault, Outgoing
-from firmware_sim.devices.peripheral import DeviceInformation, PairingFailed, Property
+from firmware_sim.devices.peripheral import PairingFailed
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.att import AttError, AttErrorCode
 from firmware_sim.gatt.blood_pressure import MeasurementStatus

@@ -11,8 +11,8 @@ import pytest
 from core.domain import DeviceKind, Metric, ReadingFlag, Unit
 from firmware_sim.devices.battery import Battery, battery_for
 from firmware_sim.devices.clock import DeviceClock
+from firmware_sim.devices.gatt_table import DeviceInformation
 from firmware_sim.devices.outgoing import Delivery
-from firmware_sim.devices.peripheral import DeviceInformation
 from firmware_sim.devices.scale import Scale, and_uc352ble
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.date_time import encode_date_time
