@@ -240,11 +240,6 @@ class Glucometer(SimulatedPeripheral):
         self.records = [record.renumbered(i) for i, record in enumerate(self.records)]
         self.next_sequence_number = len(self.records)
 
-    def replace_battery(self, at: datetime) -> None:
-        """New cell: the clock restarts from its factory time; the records stay (they are in flash)."""
-        self.battery.replace(at)
-        self.clock.reset(at)
-
 
 def accu_chek_style(
     *,

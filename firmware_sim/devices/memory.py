@@ -135,8 +135,7 @@ class PushMemoryPeripheral(SimulatedPeripheral, Generic[S]):
         if not live:
             return []
         frames = [*self._live_frames(sample, at), self._frame(self._encode(sample, from_memory=False))]
-        if self.disconnect_after_transfer and self.link is not None:
-            self.link.close_requested = True
+        self._done_sending()
         return frames
 
     def _release_memory(self) -> None:
@@ -145,7 +144,12 @@ class PushMemoryPeripheral(SimulatedPeripheral, Generic[S]):
         for record in self.memory.unsent():
             frame = self._frame(self._encode(record.sample, from_memory=True))
             self._enqueue(frame, on_sent=_marker(record), procedure=MEMORY_PROCEDURE)
-        if not self.pending_frames and self.disconnect_after_transfer and self.link is not None:
+        if not self.pending_frames:
+            self._done_sending()
+
+    def _done_sending(self) -> None:
+        """Nothing left to send: a device that ends the link after a transfer asks for it now."""
+        if self.disconnect_after_transfer and self.link is not None:
             self.link.close_requested = True
 
     def _on_subscribed(self, characteristic: str, at: datetime) -> None:
@@ -156,8 +160,7 @@ class PushMemoryPeripheral(SimulatedPeripheral, Generic[S]):
         self._release_memory()
 
     def _on_drained(self, at: datetime) -> None:
-        if self.disconnect_after_transfer and self.link is not None:
-            self.link.close_requested = True
+        self._done_sending()
 
     def _replay_stored_records(self, at: datetime) -> None:
         self.memory.forget_delivery()

@@ -181,11 +181,16 @@ class SimulatedPeripheral(ABC):
         if self._connections > 1 and self.faults.replay_due():
             self._replay_stored_records(at)
 
+    def replace_battery(self, at: datetime) -> None:
+        """New cells: the clock restarts from its factory time and counts as not set (Omron, reference
+        §11); stored records survive, they are in flash."""
+        self.battery.replace(at)
+        self.clock.reset(at)
+
     def disconnect(self, at: datetime) -> None:
         """Link lost or closed: streamed frames not yet handed to the radio stay unsent."""
         self._tx.clear()
         self.link = None
-        self._on_disconnect(at)
 
     def pair(self, at: datetime, passkey: str | None = None) -> None:
         """Pair and bond, or re-encrypt with an existing bond."""
@@ -342,7 +347,4 @@ class SimulatedPeripheral(ABC):
         return None
 
     def _on_drained(self, at: datetime) -> None:
-        return None
-
-    def _on_disconnect(self, at: datetime) -> None:
         return None

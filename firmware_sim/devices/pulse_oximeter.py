@@ -60,6 +60,7 @@ DEVICE_SENSOR_STATUS_SUPPORT = (
 class PulseOximeter(PushMemoryPeripheral[SpotCheckSample]):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("memory_capacity", 100)
+        kwargs.setdefault("disconnect_after_transfer", False)  # it keeps the link for the continuous stream
         super().__init__(**kwargs)
 
     @property

@@ -52,7 +52,7 @@ def test_continuous_stream_only_when_subscribed(
 
 def test_clock_not_set_after_battery_change(patient: Physiology, clock: DeviceClock, seed: int, t0: datetime) -> None:
     oximeter = fingertip_oximeter(physiology=patient, clock=clock, seed=seed)
-    oximeter.clock.reset(t0)
+    oximeter.replace_battery(t0)
     oximeter.connect(t0)
     oximeter.subscribe(SPOT, t0)
     (frame,) = oximeter.measure(t0)
