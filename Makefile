@@ -27,8 +27,8 @@ ensure-mosquitto:
 	@scripts/ensure-mosquitto
 
 lint: $(STAMP)
-	$(BIN)/ruff check $(PACKAGES) tests bench
-	$(BIN)/ruff format --check $(PACKAGES) tests bench
+	$(BIN)/ruff check $(PACKAGES) tests $(wildcard bench)
+	$(BIN)/ruff format --check $(PACKAGES) tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -4,7 +4,10 @@ shaped like real home monitoring rather than uniform noise.
 - Blood pressure: a circadian curve (nocturnal dip, morning surge peaking around 08:00 local),
   a per-patient hypertensive offset, beat-to-beat and measurement noise, pulse that follows it.
 - Glucose: a fasting baseline with post-meal excursions (breakfast, lunch, dinner) that peak about
-  45-60 minutes after eating, larger and slower for diabetic patients, and occasional hypoglycaemia.
+  45-60 minutes after eating, larger and slower for diabetic patients, and occasional hypoglycaemic
+  episodes (mostly at night or before a meal, 20-75 minutes long; most at ADA level 1, some at
+  level 2, a rare one below a meter's 20 mg/dL range, which the meter shows as "LO"). The meal
+  schedule also says whether a reading is fasting, before or after a meal, for meters that tag it.
 - Weight: day-to-day scatter around a baseline; a heart-failure patient can decompensate from a
   given day, gaining fluid weight (about 0.3-0.9 kg/day) until treated.
 - SpO2 with pulse, lower and more variable with COPD; body temperature with a circadian rhythm.
@@ -16,11 +19,39 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 import numpy as np
+
+MEALS_LOCAL_H = ((7.5, 0.8), (12.5, 1.0), (18.5, 1.1))
+"""Local hour and relative size of breakfast, lunch and dinner."""
+BEDTIME_LOCAL_H = 22.0
+POSTPRANDIAL_H = 2.0
+PREPRANDIAL_H = 1.0
+
+
+class MealTiming(StrEnum):
+    """Where a moment falls in the day's meals, as a glucometer's meal tag records it."""
+
+    FASTING = "fasting"
+    PREPRANDIAL = "preprandial"
+    POSTPRANDIAL = "postprandial"
+    BEDTIME = "bedtime"
+    CASUAL = "casual"
+
+
+@dataclass(frozen=True, slots=True)
+class HypoglycaemiaEpisode:
+    starts: datetime
+    duration: timedelta
+    nadir_mg_dl: float
+
+    def depth(self, at: datetime) -> float:
+        """0 outside the episode, rising to 1 at its middle."""
+        elapsed = (at - self.starts) / self.duration
+        return max(0.0, 1.0 - abs(2 * elapsed - 1)) if 0 <= elapsed <= 1 else 0.0
 
 
 class Condition(StrEnum):
@@ -98,6 +129,9 @@ class Physiology:
 
     profile: PatientProfile
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    episode_seed: int | None = None
+    """Seeds the hypoglycaemia schedule, which depends only on the day, not on when readings are taken;
+    drawn from ``rng`` on first use when not given."""
 
     def blood_pressure(self, at: datetime) -> BloodPressure:
         hours = _local_hours(self.profile, at)
@@ -125,13 +159,52 @@ class Physiology:
         rise = 110.0 if diabetic else 45.0
         peak_h, width_h = (1.0, 0.9) if diabetic else (0.75, 0.5)
         value = self.profile.fasting_glucose
-        for meal_h, size in ((7.5, 0.8), (12.5, 1.0), (18.5, 1.1)):
+        for meal_h, size in MEALS_LOCAL_H:
             value += rise * size * _gamma_bump(hours - meal_h, peak_h, width_h)
         value += self.rng.normal(0, 8 if diabetic else 4)
-        per_reading = self.profile.hypoglycaemia_per_day / 4
-        if self.rng.random() < per_reading:
-            value = self.rng.uniform(42, 68)
-        return round(float(np.clip(value, 20, 600)))
+        for episode in self._episodes_around(at):
+            depth = episode.depth(at)
+            value = min(value, value - (value - episode.nadir_mg_dl) * depth)
+        return round(float(np.clip(value, 10, 600)))
+
+    def hypoglycaemia_episodes(self, day: date) -> tuple[HypoglycaemiaEpisode, ...]:
+        """The episodes starting on ``day`` (patient-local), the same whenever they are asked for."""
+        rate = self.profile.hypoglycaemia_per_day
+        if rate <= 0:
+            return ()
+        if self.episode_seed is None:
+            self.episode_seed = int(self.rng.integers(2**32))
+        rng = np.random.default_rng([self.episode_seed, day.toordinal()])
+        zone = ZoneInfo(self.profile.time_zone)
+        episodes = []
+        for _ in range(int(rng.poisson(rate))):
+            # Half at night (01:00-05:00), half before lunch or dinner.
+            window = (1.0, 5.0) if rng.random() < 0.5 else ((10.5, 12.0) if rng.random() < 0.5 else (16.0, 18.0))
+            start_h = float(rng.uniform(*window))
+            level = rng.random()
+            nadir = rng.uniform(10, 19) if level < 0.02 else rng.uniform(38, 53) if level < 0.3 else rng.uniform(54, 69)
+            starts = datetime.combine(day, time(), tzinfo=zone) + timedelta(hours=start_h)
+            episodes.append(HypoglycaemiaEpisode(starts, timedelta(minutes=float(rng.uniform(20, 75))), float(nadir)))
+        return tuple(episodes)
+
+    def _episodes_around(self, at: datetime) -> tuple[HypoglycaemiaEpisode, ...]:
+        local_day = at.astimezone(ZoneInfo(self.profile.time_zone)).date()
+        return self.hypoglycaemia_episodes(local_day - timedelta(days=1)) + self.hypoglycaemia_episodes(local_day)
+
+    def meal_timing(self, at: datetime) -> MealTiming:
+        """Fasting before breakfast, pre-/postprandial around meals, bedtime late, casual otherwise."""
+        hours = _local_hours(self.profile, at)
+        breakfast_h = MEALS_LOCAL_H[0][0]
+        if hours >= BEDTIME_LOCAL_H:
+            return MealTiming.BEDTIME
+        if hours < breakfast_h - PREPRANDIAL_H / 2:
+            return MealTiming.FASTING
+        for meal_h, _size in MEALS_LOCAL_H:
+            if meal_h - PREPRANDIAL_H <= hours < meal_h:
+                return MealTiming.PREPRANDIAL
+            if meal_h <= hours < meal_h + POSTPRANDIAL_H:
+                return MealTiming.POSTPRANDIAL
+        return MealTiming.CASUAL
 
     def weight_kg(self, at: datetime) -> float:
         value = self.profile.weight_kg + self.rng.normal(0, 0.25)

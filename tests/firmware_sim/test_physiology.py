@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from statistics import mean
 
 import numpy as np
 
-from firmware_sim.physiology import Condition, PatientProfile, Physiology, random_profile
+from firmware_sim.physiology import Condition, MealTiming, PatientProfile, Physiology, random_profile
 
 NY_8AM = datetime(2026, 11, 10, 13, 0, tzinfo=UTC)  # 08:00 in New York (EST)
 NY_3AM = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)
@@ -54,3 +54,50 @@ def test_heart_failure_decompensation_gains_weight_daily() -> None:
 def test_random_profiles_have_two_or_more_conditions() -> None:
     rng = np.random.default_rng(11)
     assert all(len(random_profile(rng).conditions) >= 2 for _ in range(100))
+
+
+def test_hypoglycaemia_episodes_are_seeded_by_day_not_by_reading_times() -> None:
+    profile = _profile(Condition.DIABETES, hypoglycaemia_per_day=0.5)
+    a = Physiology(profile, np.random.default_rng(1), episode_seed=42)
+    b = Physiology(profile, np.random.default_rng(2), episode_seed=42)
+    days = [date(2026, 11, 1) + timedelta(days=d) for d in range(60)]
+    assert [a.hypoglycaemia_episodes(d) for d in days] == [b.hypoglycaemia_episodes(d) for d in reversed(days)][::-1]
+    episodes = [e for d in days for e in a.hypoglycaemia_episodes(d)]
+    assert 15 <= len(episodes) <= 45  # Poisson(0.5) a day over 60 days
+    assert all(10 <= e.nadir_mg_dl < 70 for e in episodes)
+    assert sum(e.nadir_mg_dl < 54 for e in episodes) >= 3  # some reach ADA level 2
+
+
+def test_readings_inside_an_episode_are_hypoglycaemic() -> None:
+    profile = _profile(Condition.DIABETES, hypoglycaemia_per_day=1.0)
+    sim = Physiology(profile, np.random.default_rng(9), episode_seed=7)
+    episodes = [e for d in range(30) for e in sim.hypoglycaemia_episodes(date(2026, 11, 1) + timedelta(days=d))]
+    assert episodes
+    for episode in episodes:
+        middle = episode.starts + episode.duration / 2
+        assert sim.glucose(middle) < 70
+        assert sim.glucose(middle) <= round(episode.nadir_mg_dl) + 30  # noise and a meal can keep it above the nadir
+
+
+def test_no_episodes_without_a_rate() -> None:
+    sim = Physiology(_profile(Condition.DIABETES), np.random.default_rng(3))
+    assert sim.hypoglycaemia_episodes(date(2026, 11, 1)) == ()
+    assert sim.episode_seed is None  # the rng is not touched
+
+
+def test_meal_timing_follows_the_local_day() -> None:
+    sim = Physiology(_profile(Condition.DIABETES), np.random.default_rng(3))
+    expected = {
+        6: MealTiming.FASTING,  # 06:00 local
+        7: MealTiming.PREPRANDIAL,
+        8: MealTiming.POSTPRANDIAL,
+        11: MealTiming.CASUAL,
+        12: MealTiming.PREPRANDIAL,
+        14: MealTiming.POSTPRANDIAL,
+        18: MealTiming.PREPRANDIAL,
+        19: MealTiming.POSTPRANDIAL,
+        21: MealTiming.CASUAL,
+        23: MealTiming.BEDTIME,
+    }
+    for hour, timing in expected.items():
+        assert sim.meal_timing(NY_3AM + timedelta(hours=hour - 3)) == timing, hour
