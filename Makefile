@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := core drivers gateway ingest alerts provisioning firmware_sim api carehub
 
-.PHONY: demo test lint typecheck bench install clean ensure-mosquitto
+.PHONY: demo test lint typecheck bench bench-decode bench-ingest install clean ensure-mosquitto
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "carehub needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -27,8 +27,8 @@ ensure-mosquitto:
 	@scripts/ensure-mosquitto
 
 lint: $(STAMP)
-	$(BIN)/ruff check $(PACKAGES) tests $(wildcard bench)
-	$(BIN)/ruff format --check $(PACKAGES) tests $(wildcard bench)
+	$(BIN)/ruff check $(PACKAGES) tests bench
+	$(BIN)/ruff format --check $(PACKAGES) tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -38,7 +38,13 @@ test: $(STAMP) ensure-mosquitto lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks print ratios against baselines measured in the same run (never timed assertions).
-bench: $(STAMP) ensure-mosquitto
+## `make bench-ingest ARGS="--messages 5000"` runs one of them with its own options.
+bench: bench-decode bench-ingest
+
+bench-decode: $(STAMP)
+	$(BIN)/python bench/decode.py
+
+bench-ingest: $(STAMP) ensure-mosquitto
 	$(BIN)/python bench/ingest.py $(ARGS)
 
 clean:
