@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from ingest.hooks import StoredObservation, StoredReading
 from ingest.validation import ParsedMessage, RejectReason, canonical_json, payload_digest
 from ingest.wire import ReadingsAck, RejectedId
 
@@ -74,25 +75,25 @@ class ReadingRef:
 
 
 class Resolution(NamedTuple):
-    """What the database found for one staged reading: whether its device is known, may produce
-    this kind of reading, was on the publishing hub and was assigned to a patient at measured_at;
-    and, for a refused reading, the device's practice (to attribute its dead letter)."""
+    """What the database found for one staged reading: its device (if the serial is known), whether
+    that device may produce this kind of reading, whether it was on the publishing hub, the patient
+    it was assigned to at measured_at, and the device's practice. Identifiers are UUID text."""
 
-    device_known: bool
+    device_id: str | None
     kind_ok: bool
     on_hub: bool
-    patient_assigned: bool
+    patient_id: str | None
     practice_id: str | None
 
     @property
     def refusal(self) -> RowStatus | None:
-        if not self.device_known:
+        if self.device_id is None:
             return RowStatus.UNKNOWN_DEVICE
         if not self.kind_ok:
             return RowStatus.KIND_NOT_SUPPORTED_BY_DEVICE
         if not self.on_hub:
             return RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB
-        if not self.patient_assigned:
+        if self.patient_id is None:
             return RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT
         return None
 
@@ -207,6 +208,46 @@ def row_verdicts(
         stored = (readings[reading_no][3], metric, measured_at) in inserted
         verdicts[row_no] = _STORED if stored else _DUPLICATE
     return verdicts
+
+
+def stored_readings(
+    plan: BatchPlan,
+    resolutions: Mapping[int, Resolution],
+    inserted: set[tuple[str, int, datetime]],
+) -> list[StoredReading]:
+    """The readings this transaction newly stored, each with only its inserted observations, in
+    staging order (what :class:`ingest.hooks.StoredReadingsHook` is given)."""
+    observations: dict[int, list[StoredObservation]] = {}
+    for row_no, (reading_no, metric, value, special, unit, _source_value, _source_unit) in enumerate(plan.rows):
+        if (plan.readings[reading_no][3], metric, plan.row_keys[row_no][1]) in inserted:
+            observations.setdefault(reading_no, []).append(StoredObservation(metric, value, special, unit))
+    stored: list[StoredReading] = []
+    for reading_no, rows in observations.items():
+        (_, hub_id, serial, reading_id, kind, measured_at, source, received_at, from_memory, flags) = plan.readings[
+            reading_no
+        ]
+        resolution = resolutions[reading_no]
+        if resolution.device_id is None or resolution.patient_id is None or resolution.practice_id is None:
+            # Rows are only inserted for fully resolved readings: a gap here is a defect, not an input.
+            raise RuntimeError(f"stored reading {reading_id} has an incomplete resolution {resolution}")
+        stored.append(
+            StoredReading(
+                reading_id=reading_id,
+                practice_id=resolution.practice_id,
+                patient_id=resolution.patient_id,
+                device_id=resolution.device_id,
+                hub_id=hub_id,
+                device_serial=serial,
+                kind=kind,
+                measured_at=measured_at,
+                measured_at_source=source,
+                received_at=received_at,
+                from_device_memory=from_memory,
+                flags=tuple(flags or ()),
+                observations=tuple(rows),
+            )
+        )
+    return stored
 
 
 def _truncate(payload: bytes) -> bytes:

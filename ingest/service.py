@@ -28,6 +28,7 @@ from core.health import HealthServer
 from core.topics import HubTopic, Topics
 from ingest.batch import BatchResult, DeadLetter, Delivery
 from ingest.consumer import InboundMessage, MqttConsumer
+from ingest.hooks import StoredReadingsHook
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
 from ingest.validation import ParsedMessage, RejectReason, ValidationLimits, parse_readings_message, payload_digest
@@ -75,8 +76,10 @@ class IngestService:
         metrics: IngestMetrics | None = None,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        hooks: Sequence[StoredReadingsHook] = (),
     ) -> None:
         self._settings = settings
+        self._hooks = tuple(hooks)
         self._metrics = metrics or IngestMetrics()
         self._clock = clock
         self._monotonic = monotonic
@@ -110,6 +113,7 @@ class IngestService:
             application_name=f"carehub-ingest-{self._settings.ingest_worker_id}-{role}",
             connect_timeout_s=self._settings.db_connect_timeout_s,
             statement_timeout_s=self._settings.db_statement_timeout_s,
+            hooks=self._hooks,
         )
 
     def _parse(self, topic: str, payload: bytes, received_at: datetime) -> ParsedMessage:

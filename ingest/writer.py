@@ -30,7 +30,9 @@ from ingest.batch import (
     plan_batch,
     row_verdicts,
     settle_batch,
+    stored_readings,
 )
+from ingest.hooks import HookFailed, StoredReading, StoredReadingsHook
 from ingest.validation import ParsedMessage
 
 logger = logging.getLogger(__name__)
@@ -105,12 +107,9 @@ inserted AS (
     ON CONFLICT (device_id, metric, measured_at) DO NOTHING
     RETURNING reading_id, metric, measured_at
 )
--- Only what the verdicts need, in types psycopg loads without building Python UUID objects:
--- per reading its checks (and the practice, for dead letters of refused readings); per inserted
--- row its key.
-SELECT reading_no, device_id IS NOT NULL, kind_ok, on_hub, patient_id IS NOT NULL,
-       CASE WHEN device_id IS NULL OR NOT kind_ok OR NOT on_hub OR patient_id IS NULL
-            THEN practice_id::text END,
+-- Only what the verdicts and the hooks need, in types psycopg loads without building Python UUID
+-- objects: per reading its resolution; per inserted row its key.
+SELECT reading_no, device_id::text, kind_ok, on_hub, patient_id::text, practice_id::text,
        NULL::text, NULL::integer, NULL::timestamptz
   FROM resolved
 UNION ALL
@@ -161,8 +160,10 @@ class ReadingWriter:
         application_name: str = "carehub-ingest",
         connect_timeout_s: float = 5.0,
         statement_timeout_s: float = 30.0,
+        hooks: Sequence[StoredReadingsHook] = (),
     ) -> None:
         self._conninfo = conninfo
+        self._hooks = tuple(hooks)
         self._application_name = application_name
         self._connect_timeout_s = connect_timeout_s
         self._statement_timeout_s = statement_timeout_s
@@ -211,6 +212,20 @@ class ReadingWriter:
             raise StorageUnavailable(f"{work}: {type(exc).__name__}: {exc}".strip()) from exc
         except psycopg.Error as exc:
             raise StorageRejected(f"{work}: {type(exc).__name__}: {exc}".strip()) from exc
+        except HookFailed as exc:
+            logger.exception(
+                "ingest hook failed; the batch is rolled back", extra={"hook": exc.hook, "error": str(exc)}
+            )
+            raise StorageRejected(f"{work}: {exc}") from exc
+
+    def _run_hooks(self, conn: psycopg.Connection[tuple[Any, ...]], stored: list[StoredReading]) -> None:
+        for hook in self._hooks:
+            try:
+                hook.on_stored(conn, stored)
+            except psycopg.Error:
+                raise
+            except Exception as exc:
+                raise HookFailed(hook.name, exc) from exc
 
     def write(self, messages: Sequence[ParsedMessage], deliveries: Sequence[Delivery]) -> BatchResult:
         """Write one batch in one transaction and return its acks and counts."""
@@ -231,10 +246,10 @@ class ReadingWriter:
                             copy.write_row(row)
                     for (
                         reading_no,
-                        device_known,
+                        device_id,
                         kind_ok,
                         on_hub,
-                        patient_assigned,
+                        patient_id,
                         practice_id,
                         reading_id,
                         metric,
@@ -244,8 +259,10 @@ class ReadingWriter:
                             inserted.add((reading_id, metric, measured_at))
                         else:
                             resolutions[reading_no] = Resolution(
-                                bool(device_known), bool(kind_ok), bool(on_hub), bool(patient_assigned), practice_id
+                                device_id, bool(kind_ok), bool(on_hub), patient_id, practice_id
                             )
+            if inserted and self._hooks:
+                self._run_hooks(conn, stored_readings(plan, resolutions, inserted))
             result = settle_batch(messages, deliveries, plan, row_verdicts(plan, resolutions, inserted))
             if result.dead_letters:
                 with conn.cursor() as cur:

@@ -9,6 +9,7 @@ from typing import Any
 from carehub.runtime import migrate_if_asked, stop_on_signals, tune_gc_for_throughput
 from core.errors import CarehubError
 from core.logs import configure_logging
+from ingest.hooks import StoredReadingsHook
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
 
@@ -24,13 +25,19 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def stored_readings_hooks(settings: IngestSettings) -> list[StoredReadingsHook]:
+    """The work each ingest transaction does for the readings it stored, in the order it runs
+    (see :mod:`ingest.hooks`). Alert evaluation and device activation register here."""
+    return []
+
+
 def run(args: argparse.Namespace) -> int:
     settings = IngestSettings()
     configure_logging(settings.log_level, settings.log_format)
     stop = stop_on_signals()
     try:
         migrate_if_asked(settings)
-        service = IngestService(settings)
+        service = IngestService(settings, hooks=stored_readings_hooks(settings))
         tune_gc_for_throughput()
         service.run(stop)
     except CarehubError as exc:

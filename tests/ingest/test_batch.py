@@ -19,7 +19,9 @@ from ingest.batch import (
     plan_batch,
     row_verdicts,
     settle_batch,
+    stored_readings,
 )
+from ingest.hooks import StoredObservation, StoredReading
 from ingest.validation import ParsedMessage, ValidationLimits, parse_readings_message
 
 NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
@@ -138,12 +140,12 @@ def test_row_verdicts_from_resolutions_and_inserted_keys() -> None:
         reading(RID[3], at="2026-12-03T14:03:00Z"),
     )
     plan = plan_batch([m])
-    ok = Resolution(True, True, True, True, None)
+    ok = Resolution("d", True, True, "p", "x")
     resolutions = {
         0: ok,
         1: ok,
-        2: Resolution(False, False, False, False, None),
-        3: Resolution(True, True, True, False, practice),
+        2: Resolution(None, False, False, None, None),
+        3: Resolution("d", True, True, None, practice),
     }
     at0 = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
     verdicts = row_verdicts(plan, resolutions, {(RID[0], 188736, at0)})
@@ -156,8 +158,58 @@ def test_row_verdicts_from_resolutions_and_inserted_keys() -> None:
 
 
 def test_resolution_refusals_follow_the_order_of_the_checks() -> None:
-    assert Resolution(False, True, True, True, None).refusal is RowStatus.UNKNOWN_DEVICE
-    assert Resolution(True, False, False, False, "p").refusal is RowStatus.KIND_NOT_SUPPORTED_BY_DEVICE
-    assert Resolution(True, True, False, False, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB
-    assert Resolution(True, True, True, False, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT
-    assert Resolution(True, True, True, True, None).refusal is None
+    assert Resolution(None, True, True, "pt", None).refusal is RowStatus.UNKNOWN_DEVICE
+    assert Resolution("d", False, False, None, "p").refusal is RowStatus.KIND_NOT_SUPPORTED_BY_DEVICE
+    assert Resolution("d", True, False, None, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB
+    assert Resolution("d", True, True, None, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT
+    assert Resolution("d", True, True, "pt", "p").refusal is None
+
+
+def test_stored_readings_carry_only_inserted_rows_and_resolved_identities() -> None:
+    two_values = {
+        **reading(RID[4], at="2026-12-03T14:10:00Z"),
+        "observations": [
+            {"code": "MDC_MASS_BODY_ACTUAL", "value": 80.0, "unit": "kg"},
+            {"code": "MDC_LEN_BODY_ACTUAL", "value": 1.8, "unit": "m"},
+        ],
+    }
+    m, _ = parse(reading(RID[0]), reading(RID[1], at="2026-12-03T14:05:00Z"), two_values)
+    plan = plan_batch([m])
+    ok = Resolution("dev", True, True, "pat", "prac")
+    at0 = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
+    at2 = datetime(2026, 12, 3, 14, 10, tzinfo=UTC)
+    # RID[1] was a duplicate; of RID[4] only the weight row was new.
+    inserted = {(RID[0], 188736, at0), (RID[4], 188736, at2)}
+    stored = stored_readings(plan, {0: ok, 1: ok, 2: ok}, inserted)
+    assert stored == [
+        StoredReading(
+            reading_id=RID[0],
+            practice_id="prac",
+            patient_id="pat",
+            device_id="dev",
+            hub_id="hub-0001",
+            device_serial="SC1",
+            kind="weight",
+            measured_at=at0,
+            measured_at_source="device_clock",
+            received_at=at0,
+            from_device_memory=False,
+            flags=(),
+            observations=(StoredObservation(188736, 80.0, None, "kg"),),
+        ),
+        StoredReading(
+            reading_id=RID[4],
+            practice_id="prac",
+            patient_id="pat",
+            device_id="dev",
+            hub_id="hub-0001",
+            device_serial="SC1",
+            kind="weight",
+            measured_at=at2,
+            measured_at_source="device_clock",
+            received_at=at2,
+            from_device_memory=False,
+            flags=(),
+            observations=(StoredObservation(188736, 80.0, None, "kg"),),
+        ),
+    ]
