@@ -23,6 +23,7 @@ class HubTopic(StrEnum):
     READINGS = "up/readings"
     EVENTS = "up/events"
     CONFIG_REPORTED = "up/config/reported"
+    COMMAND_RESULT = "up/cmd/result"
     CONFIG_DESIRED = "down/config/desired"
     READINGS_ACK = "down/readings/ack"
     COMMAND = "down/cmd"
