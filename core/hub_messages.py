@@ -114,6 +114,9 @@ class HubEventType(StrEnum):
     DEVICE_BATTERY = "device_battery"  # battery level read (battery_pct set)
     DEVICE_CLOCK = "device_clock"  # clock set or offset measured (clock_offset_s set)
     DEVICE_ERROR = "device_error"  # connect/pair/download failed after retries (detail set)
+    # A frame no decoder accepts (typed error in detail, the bytes in frame_hex): the cloud stores it as
+    # a dead letter, because a garbage frame is never silently dropped.
+    FRAME_REJECTED = "frame_rejected"
     RECORDS_DOWNLOADED = "records_downloaded"  # RACP download finished (count set)
     OUTBOX_HIGH_WATER = "outbox_high_water"  # the hub's outbox passed its warning depth (count set)
     OUTBOX_OVERFLOW = "outbox_overflow"  # the outbox is full: new readings are at risk (count set)
@@ -133,6 +136,8 @@ class HubEvent(_Message):
     rssi_dbm: Annotated[StrictInt, Field(ge=-127, le=20)] | None = None
     count: Annotated[StrictInt, Field(ge=0)] | None = None
     detail: Detail | None = None
+    characteristic: Annotated[StrictStr, Field(pattern=r"^[0-9a-f-]{4,36}$")] | None = None
+    frame_hex: Annotated[StrictStr, Field(pattern=r"^([0-9a-f]{2}){0,512}$")] | None = None
 
 
 class HubEvents(_Message):
