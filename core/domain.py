@@ -174,6 +174,7 @@ class Metric(StrEnum):
     MDC_PULS_OXIM_SAT_O2 = "MDC_PULS_OXIM_SAT_O2"
     MDC_MASS_BODY_ACTUAL = "MDC_MASS_BODY_ACTUAL"
     MDC_LEN_BODY_ACTUAL = "MDC_LEN_BODY_ACTUAL"
+    MDC_BODY_FAT = "MDC_BODY_FAT"
     MDC_RATIO_MASS_BODY_LEN_SQ = "MDC_RATIO_MASS_BODY_LEN_SQ"
     MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD = "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD"
     MDC_CONC_GLU_CAPILLARY_PLASMA = "MDC_CONC_GLU_CAPILLARY_PLASMA"
@@ -249,6 +250,8 @@ METRICS: Mapping[Metric, MetricSpec] = {
         ),
         _spec(Metric.MDC_MASS_BODY_ACTUAL, 188736, Unit.KG, {Unit.LB, Unit.G}, (2, 400), "29463-7", _SCALE),
         _spec(Metric.MDC_LEN_BODY_ACTUAL, 188740, Unit.CM, {Unit.M, Unit.INCH}, (40, 250), "8302-2", _SCALE),
+        # Partition 2 (SCADA), term 57676; HL7 PHD IG maps it to LOINC 41982-0 (percentage of body fat).
+        _spec(Metric.MDC_BODY_FAT, 188748, Unit.PERCENT, set(), (1, 75), "41982-0", _SCALE),
         _spec(Metric.MDC_RATIO_MASS_BODY_LEN_SQ, 188752, Unit.KG_PER_M2, set(), (8, 100), "39156-5", _SCALE),
         _spec(
             Metric.MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD,

@@ -8,8 +8,8 @@ XML and every implementation; 0.1 Ω is used, §6.3, §14.6). Body fat 0xFFFF is
 unsuccessful". With the multiple-packet flag the rest of the measurement arrives in the next
 indication; each packet is decoded on its own and flagged as partial.
 
-core.domain has no MDC metric for body fat, muscle, water or impedance yet, so only weight and
-height become observations; every other value is on the frame."""
+Weight, height and body fat (MDC_BODY_FAT, %) become observations; core.domain has no MDC metric
+for muscle, water or impedance yet, so those stay on the frame."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from enum import IntFlag
 from typing import Final
 
-from core.domain import ReadingFlag, ReadingKind, Unit
+from core.domain import Metric, ReadingFlag, ReadingKind, Unit
 from drivers.date_time import DATE_TIME, DateTime
 from drivers.fields import UINT8, UINT16, UINT32, Field, Layout
-from drivers.normalised import Normalised, NotAReading, device_time_source, user_or_none
+from drivers.normalised import Normalised, NotAReading, device_time_source, observe, user_or_none
 from drivers.weight_scale import IMPERIAL, MEASUREMENT_UNSUCCESSFUL, SI, ScaleResolution, body_observations
 
 
@@ -95,7 +95,12 @@ class BodyCompositionMeasurement:
             flags.add(ReadingFlag.MEASUREMENT_UNSUCCESSFUL)
         if self.multiple_packet:
             flags.add(ReadingFlag.PARTIAL_MEASUREMENT)
-        observations = body_observations(units, self.weight, self.height) if self.body_fat_pct is not None else []
+        observations = []
+        if self.body_fat_pct is not None:
+            observations = [
+                *body_observations(units, self.weight, self.height),
+                observe(Metric.MDC_BODY_FAT, self.body_fat_pct, Unit.PERCENT),
+            ]
         measured_at = self.timestamp.value if self.timestamp else None
         return Normalised(
             kind=ReadingKind.BODY_COMPOSITION,

@@ -28,7 +28,7 @@ BATCH_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 SERIAL_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 BLE_ADDRESS_PATTERN = r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"
 MAX_OBSERVATIONS_PER_READING = 16
-MAX_FLAGS_PER_READING = 16
+MAX_FLAGS_PER_READING = 64  # every ReadingFlag (50 today) fits, with room for new ones
 
 
 class _Wire(BaseModel):

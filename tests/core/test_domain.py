@@ -40,6 +40,7 @@ def test_metric_table_matches_reference_d2() -> None:
         "MDC_PULS_OXIM_SAT_O2": (150456, "%"),
         "MDC_MASS_BODY_ACTUAL": (188736, "kg"),
         "MDC_LEN_BODY_ACTUAL": (188740, "cm"),
+        "MDC_BODY_FAT": (188748, "%"),  # partition 2, term 57676 (IEEE 11073-10101; HL7 PHD IG)
         "MDC_RATIO_MASS_BODY_LEN_SQ": (188752, "kg/m2"),
         "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD": (160184, "mg/dL"),
         "MDC_CONC_GLU_CAPILLARY_PLASMA": (160188, "mg/dL"),

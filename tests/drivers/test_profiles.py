@@ -409,7 +409,10 @@ def test_body_composition_user_impedance_weight() -> None:
     assert got == BodyCompositionMeasurement(
         BodyCompositionFlags(0x0604), Unit.KG, Unit.M, 22.5, user_id=1, impedance_ohm=500.0, weight=75.0
     )
-    assert to_observations(got).observations == (Observation(Metric.MDC_MASS_BODY_ACTUAL, 75.0, Unit.KG),)
+    assert to_observations(got).observations == (
+        Observation(Metric.MDC_MASS_BODY_ACTUAL, 75.0, Unit.KG),
+        Observation(Metric.MDC_BODY_FAT, 22.5, Unit.PERCENT),
+    )
 
 
 def test_body_composition_unsuccessful() -> None:
