@@ -113,7 +113,7 @@ LAYOUT: tuple[FieldSpec[WeightSample], ...] = (
 
 
 def intended_weight(sample: WeightSample, *, final: bool = True, from_memory: bool = False) -> IntendedMeasurement:
-    """Unsuccessful measurements carry no observation and the INVALID flag: an event, not a weight."""
+    """Unsuccessful measurements carry no observation and the MEASUREMENT_UNSUCCESSFUL flag: an event, not a weight."""
     observations = []
     if sample.weight is not None:
         observations.append(observation(Metric.MDC_MASS_BODY_ACTUAL, sample.weight, sample.unit))
@@ -123,7 +123,7 @@ def intended_weight(sample: WeightSample, *, final: bool = True, from_memory: bo
     return IntendedMeasurement(
         kind=ReadingKind.WEIGHT,
         observations=tuple(observations),
-        flags=frozenset() if sample.weight is not None else frozenset({ReadingFlag.INVALID}),
+        flags=frozenset() if sample.weight is not None else frozenset({ReadingFlag.MEASUREMENT_UNSUCCESSFUL}),
         device_time=sample.time_stamp,
         user_id=sample.user_id,
         final=final,

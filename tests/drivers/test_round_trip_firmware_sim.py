@@ -1,0 +1,321 @@
+"""Round trips between the two independent implementations of the SIG health profiles: hypothesis
+draws samples over every unit, status word and value range, ``presence_variants`` removes every
+subset of the optional fields, the ``firmware_sim`` encoder writes the bytes, ``drivers`` decodes
+them strictly, and the decoded frame must say exactly what the encoder's ground truth intended
+(``tests/drivers/intent_check.py`` states what "exactly" means).
+
+Regression tests named after the disagreements these round trips found sit beside the property they
+belong to; the report of which side was wrong is in the commit that fixed it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.domain import Metric, ReadingFlag, SpecialValue, Unit
+from drivers import decode, to_observations
+from drivers.blood_pressure import IntermediateCuffPressure
+from drivers.glucose import GlucoseContext as DecodedContext
+from drivers.pulse_oximeter import ContinuousMeasurement, SpotCheckMeasurement
+from drivers.thermometer import TemperatureMeasurement
+from firmware_sim.gatt.blood_pressure import (
+    LAYOUT as BP_LAYOUT,
+)
+from firmware_sim.gatt.blood_pressure import (
+    BloodPressureSample,
+    encode_blood_pressure,
+    encode_intermediate_cuff_pressure,
+)
+from firmware_sim.gatt.frames import presence_variants
+from firmware_sim.gatt.glucose import (
+    CONTEXT_LAYOUT,
+    MEASUREMENT_LAYOUT,
+    GlucoseContext,
+    GlucoseSample,
+    encode_glucose_record,
+)
+from firmware_sim.gatt.health_thermometer import LAYOUT as TEMPERATURE_LAYOUT
+from firmware_sim.gatt.health_thermometer import TemperatureSample, encode_temperature
+from firmware_sim.gatt.pulse_oximeter import (
+    CONTINUOUS_LAYOUT,
+    SPOT_CHECK_LAYOUT,
+    ContinuousSample,
+    PlxDetails,
+    SpotCheckSample,
+    encode_continuous,
+    encode_spot_check,
+)
+from firmware_sim.gatt.weight_scale import LAYOUT as WEIGHT_LAYOUT
+from firmware_sim.gatt.weight_scale import WeightSample, encode_weight
+from tests.drivers.intent_check import assert_matches_intent, round_trip
+
+PROPERTY = settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+
+SPECIALS = st.sampled_from(
+    [SpecialValue.NAN, SpecialValue.NRES, SpecialValue.POSITIVE_INFINITY, SpecialValue.NEGATIVE_INFINITY]
+)
+
+
+def decimal_steps(low: int, high: int, exponent: int) -> st.SearchStrategy[float]:
+    """Whole multiples of 10^exponent between low and high steps, as the floats a device holds."""
+    return st.integers(low, high).map(lambda n: float(Decimal(n).scaleb(exponent)))
+
+
+def sfloat_or_special(low: int, high: int, exponent: int) -> st.SearchStrategy[float | SpecialValue]:
+    return st.one_of(decimal_steps(low, high, exponent), SPECIALS)
+
+
+# Date Time carries whole seconds from 1582; glucose adds an offset of up to ±22.75 days to it.
+times = st.datetimes(min_value=datetime(1583, 1, 1), max_value=datetime(9998, 12, 31)).map(
+    lambda t: t.replace(microsecond=0)
+)
+user_ids = st.integers(0, 0xFF)
+uint16 = st.integers(0, 0xFFFF)
+
+
+# --- Blood pressure 0x2A35 / 0x2A36 ----------------------------------------------------------------
+
+
+@st.composite
+def blood_pressure_samples(draw: st.DrawFn) -> BloodPressureSample:
+    unit = draw(st.sampled_from([Unit.MMHG, Unit.KPA]))
+    # mmHg at exponent 0 stops below 2046 (0x07FE is +INF); kPa at 10^-1 spans the whole mantissa.
+    pressure = sfloat_or_special(-50, 2045, 0) if unit == Unit.MMHG else sfloat_or_special(-2045, 2047, -1)
+    return BloodPressureSample(
+        systolic=draw(pressure),
+        diastolic=draw(pressure),
+        mean_arterial=draw(pressure),
+        unit=unit,
+        time_stamp=draw(times),
+        pulse=draw(sfloat_or_special(0, 2045, 0)),
+        user_id=draw(user_ids),
+        status=draw(uint16),
+    )
+
+
+@PROPERTY
+@given(sample=blood_pressure_samples(), from_memory=st.booleans())
+def test_blood_pressure_measurement_round_trips(sample: BloodPressureSample, from_memory: bool) -> None:
+    for variant in presence_variants(sample, BP_LAYOUT):
+        encoded = encode_blood_pressure(variant, from_memory=from_memory)
+        round_trip(encoded)
+        # Nothing in 0x2A35 says "stored": a record from memory is byte-identical to a live one.
+        assert encode_blood_pressure(variant, from_memory=not from_memory).data == encoded.data
+
+
+@PROPERTY
+@given(
+    unit=st.sampled_from([Unit.MMHG, Unit.KPA]),
+    cuff=st.integers(0, 2045),
+    pulse=st.one_of(st.none(), sfloat_or_special(0, 2045, 0)),
+)
+def test_intermediate_cuff_pressure_round_trips(unit: Unit, cuff: int, pulse: float | SpecialValue | None) -> None:
+    pressure = float(cuff) if unit == Unit.MMHG else float(Decimal(cuff).scaleb(-1))
+    encoded = encode_intermediate_cuff_pressure(pressure, unit, pulse=pulse)
+    frame, normalised = round_trip(encoded)
+    assert isinstance(frame, IntermediateCuffPressure)
+    assert frame.cuff_pressure == pressure
+    assert frame.unit == unit
+    assert not normalised.storable
+
+
+# --- Glucose 0x2A18 / 0x2A34 -----------------------------------------------------------------------
+
+
+@st.composite
+def glucose_samples(draw: st.DrawFn) -> GlucoseSample:
+    unit = draw(st.sampled_from([Unit.MG_PER_DL, Unit.MMOL_PER_L]))
+    concentration = sfloat_or_special(0, 2047, 0) if unit == Unit.MG_PER_DL else sfloat_or_special(0, 2047, -1)
+    return GlucoseSample(
+        sequence_number=draw(uint16),
+        base_time=draw(times),
+        time_offset_min=draw(st.integers(-0x8000, 0x7FFF)),
+        concentration=draw(concentration),
+        unit=unit,
+        sample_type=draw(st.integers(0, 15)),
+        sample_location=draw(st.integers(0, 15)),
+        status=draw(uint16),
+        context_follows=draw(st.booleans()),
+    )
+
+
+@st.composite
+def glucose_contexts(draw: st.DrawFn, sequence_number: int) -> GlucoseContext:
+    return GlucoseContext(
+        sequence_number=sequence_number,
+        extended_flags=draw(st.integers(0, 0xFF)),
+        carbohydrate=(draw(st.integers(0, 0xFF)), draw(decimal_steps(0, 2045, 0))),
+        meal=draw(st.integers(0, 0xFF)),
+        tester_health=(draw(st.integers(0, 15)), draw(st.integers(0, 15))),
+        exercise=(draw(uint16), draw(st.integers(0, 0xFF))),
+        medication=(draw(st.integers(0, 0xFF)), draw(decimal_steps(0, 2047, -1))),
+        medication_in_volume=draw(st.booleans()),
+        hba1c_pct=draw(decimal_steps(0, 2047, -1)),
+    )
+
+
+@PROPERTY
+@given(sample=glucose_samples(), from_memory=st.booleans())
+def test_glucose_measurement_round_trips(sample: GlucoseSample, from_memory: bool) -> None:
+    for variant in presence_variants(sample, MEASUREMENT_LAYOUT):
+        measurement, _ = encode_glucose_record(variant, from_memory=from_memory)
+        frame, _ = round_trip(measurement)
+        assert frame.context_follows == variant.context_follows  # type: ignore[attr-defined]
+
+
+def _assert_context(decoded: DecodedContext, sent: GlucoseContext) -> None:
+    assert decoded.sequence_number == sent.sequence_number
+    assert decoded.extended_flags == sent.extended_flags
+    assert (decoded.carbohydrate_id, decoded.carbohydrate) == (sent.carbohydrate or (None, None))
+    assert decoded.meal == sent.meal
+    assert (decoded.tester, decoded.health) == (sent.tester_health or (None, None))
+    assert (decoded.exercise_duration_s, decoded.exercise_intensity_pct) == (sent.exercise or (None, None))
+    assert (decoded.medication_id, decoded.medication) == (sent.medication or (None, None))
+    unit = None if sent.medication is None else "volume" if sent.medication_in_volume else "mass"
+    assert decoded.medication_unit == unit
+    assert decoded.hba1c_pct == sent.hba1c_pct
+    assert to_observations(decoded).kind is None  # a context describes a reading; it is not one
+
+
+@PROPERTY
+@given(data=st.data(), sample=glucose_samples())
+def test_glucose_context_round_trips(data: st.DataObject, sample: GlucoseSample) -> None:
+    context = data.draw(glucose_contexts(sample.sequence_number))
+    for variant in presence_variants(context, CONTEXT_LAYOUT):
+        measurement, context_frame = encode_glucose_record(sample, variant)
+        assert context_frame is not None
+        frame, _ = round_trip(measurement)
+        assert frame.context_follows  # type: ignore[attr-defined]
+        decoded = decode(context_frame.characteristic, context_frame.data, strict=True)
+        assert isinstance(decoded, DecodedContext)
+        _assert_context(decoded, variant)
+
+
+# --- Weight 0x2A9D ---------------------------------------------------------------------------------
+
+
+@st.composite
+def weight_samples(draw: st.DrawFn) -> WeightSample:
+    unit = draw(st.sampled_from([Unit.KG, Unit.LB]))
+    raw = draw(st.integers(0, 0xFFFE))
+    weight = float(Decimal(raw * 5).scaleb(-3)) if unit == Unit.KG else float(Decimal(raw).scaleb(-2))
+    height_exponent = -3 if unit == Unit.KG else -1
+    return WeightSample(
+        weight=weight,
+        unit=unit,
+        time_stamp=draw(times),
+        user_id=draw(user_ids),
+        bmi=draw(decimal_steps(0, 0xFFFF, -1)),
+        height=draw(decimal_steps(0, 0xFFFF, height_exponent)),
+    )
+
+
+@PROPERTY
+@given(sample=weight_samples(), unsuccessful=st.booleans(), from_memory=st.booleans())
+def test_weight_measurement_round_trips(sample: WeightSample, unsuccessful: bool, from_memory: bool) -> None:
+    if unsuccessful:  # WSS 1.0: 0xFFFF, and no BMI/height
+        sample = WeightSample(None, sample.unit, sample.time_stamp, sample.user_id)
+    for variant in presence_variants(sample, WEIGHT_LAYOUT):
+        round_trip(encode_weight(variant, from_memory=from_memory))
+
+
+# --- Pulse oximeter 0x2A5E / 0x2A5F ----------------------------------------------------------------
+
+percent = sfloat_or_special(0, 2045, 0)
+pai = sfloat_or_special(0, 2047, -1)
+
+
+@st.composite
+def spot_check_samples(draw: st.DrawFn) -> SpotCheckSample:
+    return SpotCheckSample(
+        spo2=draw(percent),
+        pulse_rate=draw(percent),
+        time_stamp=draw(times),
+        measurement_status=draw(uint16),
+        device_sensor_status=draw(st.integers(0, 0xFFFFFF)),
+        pulse_amplitude_index=draw(pai),
+        clock_not_set=draw(st.booleans()),
+    )
+
+
+def _assert_plx_details(frame: SpotCheckMeasurement | ContinuousMeasurement, details: object) -> None:
+    assert isinstance(details, PlxDetails)
+    assert frame.device_sensor_status == details.device_sensor_status
+    assert frame.pulse_amplitude_index_pct == details.pulse_amplitude_index
+
+
+@PROPERTY
+@given(sample=spot_check_samples())
+def test_plx_spot_check_round_trips(sample: SpotCheckSample) -> None:
+    for variant in presence_variants(sample, SPOT_CHECK_LAYOUT):
+        encoded = encode_spot_check(variant)
+        frame, normalised = round_trip(encoded)
+        assert isinstance(frame, SpotCheckMeasurement)
+        _assert_plx_details(frame, encoded.intended.details)
+        assert frame.clock_not_set == variant.clock_not_set
+        # The one profile whose bytes say "from memory": measurement status bit 9.
+        assert (ReadingFlag.FROM_MEASUREMENT_STORAGE in normalised.flags) == encoded.intended.from_device_memory
+
+
+@st.composite
+def continuous_samples(draw: st.DrawFn) -> ContinuousSample:
+    return ContinuousSample(
+        spo2=draw(percent),
+        pulse_rate=draw(percent),
+        fast=(draw(percent), draw(percent)),
+        slow=(draw(percent), draw(percent)),
+        measurement_status=draw(uint16),
+        device_sensor_status=draw(st.integers(0, 0xFFFFFF)),
+        pulse_amplitude_index=draw(pai),
+    )
+
+
+@PROPERTY
+@given(sample=continuous_samples())
+def test_plx_continuous_round_trips(sample: ContinuousSample) -> None:
+    for variant in presence_variants(sample, CONTINUOUS_LAYOUT):
+        encoded = encode_continuous(variant)
+        frame, _ = round_trip(encoded)
+        assert isinstance(frame, ContinuousMeasurement)
+        _assert_plx_details(frame, encoded.intended.details)
+        assert (frame.spo2_pct_fast, frame.pulse_rate_fast) == (variant.fast or (None, None))
+        assert (frame.spo2_pct_slow, frame.pulse_rate_slow) == (variant.slow or (None, None))
+
+
+# --- Health thermometer 0x2A1C / 0x2A1E ------------------------------------------------------------
+
+
+@st.composite
+def temperature_samples(draw: st.DrawFn) -> TemperatureSample:
+    unit = draw(st.sampled_from([Unit.CEL, Unit.DEG_F]))
+    exponent = -2 if unit == Unit.CEL else -1
+    number = decimal_steps(-(2**23) + 3, 2**23 - 3, exponent)
+    return TemperatureSample(
+        temperature=draw(st.one_of(number, SPECIALS)),
+        unit=unit,
+        time_stamp=draw(times),
+        temperature_type=draw(st.integers(0, 0xFF)),
+    )
+
+
+@PROPERTY
+@given(sample=temperature_samples(), intermediate=st.booleans(), from_memory=st.booleans())
+def test_temperature_measurement_round_trips(sample: TemperatureSample, intermediate: bool, from_memory: bool) -> None:
+    for variant in presence_variants(sample, TEMPERATURE_LAYOUT):
+        encoded = encode_temperature(variant, intermediate=intermediate, from_memory=from_memory)
+        frame, _ = round_trip(encoded)
+        assert isinstance(frame, TemperatureMeasurement)
+        assert frame.temperature_type == variant.temperature_type
+        assert frame.intermediate == intermediate
+
+
+def test_celsius_observation_keeps_no_source_unit() -> None:
+    """A °C thermometer needs no conversion, so neither side may invent a source value."""
+    encoded = encode_temperature(TemperatureSample(36.85, Unit.CEL))
+    _, normalised = round_trip(encoded)
+    (temperature,) = normalised.observations
+    assert (temperature.metric, temperature.value, temperature.source_unit) == (Metric.MDC_TEMP_BODY, 36.85, None)
+    assert_matches_intent(decode(encoded.characteristic, encoded.data), encoded.intended)
