@@ -51,7 +51,8 @@ STATUS_FIELDS: Final = ("status", "sensor_status", "measurement_status")
 """The attribute that holds the raw status word on each drivers frame class."""
 
 
-def _close(a: float | None, b: float | None) -> bool:
+def close(a: float | None, b: float | None) -> bool:
+    """Equal, or both numbers within the intent's relative tolerance."""
     if a is None or b is None:
         return a is b
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=0.0) or a == b
@@ -72,8 +73,8 @@ def observation_mismatches(got: tuple[Observation, ...], want: tuple[Observation
             g.unit == w.unit
             and g.special == w.special
             and g.source_unit == w.source_unit
-            and _close(g.value, w.value)
-            and _close(g.source_value, w.source_value)
+            and close(g.value, w.value)
+            and close(g.source_value, w.source_value)
         )
         if not same:
             problems.append(f"{metric}: decoded {g} != intended {w}")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from core.domain import Metric, ReadingFlag, SpecialValue, Unit
 from drivers import decode, to_observations
 from drivers.blood_pressure import IntermediateCuffPressure
+from drivers.body_composition import BodyCompositionMeasurement
 from drivers.glucose import GlucoseContext as DecodedContext
 from drivers.pulse_oximeter import ContinuousMeasurement, SpotCheckMeasurement
 from drivers.thermometer import TemperatureMeasurement
@@ -28,6 +29,12 @@ from firmware_sim.gatt.blood_pressure import (
     BloodPressureSample,
     encode_blood_pressure,
     encode_intermediate_cuff_pressure,
+)
+from firmware_sim.gatt.body_composition import LAYOUT as BODY_COMPOSITION_LAYOUT
+from firmware_sim.gatt.body_composition import (
+    BodyCompositionDetails,
+    BodyCompositionSample,
+    encode_body_composition,
 )
 from firmware_sim.gatt.frames import presence_variants
 from firmware_sim.gatt.glucose import (
@@ -50,7 +57,7 @@ from firmware_sim.gatt.pulse_oximeter import (
 )
 from firmware_sim.gatt.weight_scale import LAYOUT as WEIGHT_LAYOUT
 from firmware_sim.gatt.weight_scale import WeightSample, encode_weight
-from tests.drivers.intent_check import assert_matches_intent, round_trip
+from tests.drivers.intent_check import assert_matches_intent, close, round_trip
 
 PROPERTY = settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 
@@ -220,6 +227,93 @@ def test_weight_measurement_round_trips(sample: WeightSample, unsuccessful: bool
         sample = WeightSample(None, sample.unit, sample.time_stamp, sample.user_id)
     for variant in presence_variants(sample, WEIGHT_LAYOUT):
         round_trip(encode_weight(variant, from_memory=from_memory))
+
+
+# --- Body composition 0x2A9C ----------------------------------------------------------------------
+
+
+def masses(unit: Unit) -> st.SearchStrategy[float]:
+    """Whole steps of a mass field (0.005 kg or 0.01 lb) below 0xFFFF, which drivers reads as "not
+    measured" in every mass field (docs/wire-formats/body-composition.md)."""
+    if unit == Unit.KG:
+        return st.integers(0, 0xFFFE).map(lambda n: float(Decimal(n * 5).scaleb(-3)))
+    return decimal_steps(0, 0xFFFE, -2)
+
+
+def maybe(strategy: st.SearchStrategy[float]) -> st.SearchStrategy[float | None]:
+    return st.one_of(st.none(), strategy)
+
+
+@st.composite
+def body_composition_samples(draw: st.DrawFn) -> BodyCompositionSample:
+    """Body composition has eleven optional fields (2048 presence combinations), so hypothesis chooses
+    which are present; :func:`test_body_composition_every_presence_combination` walks all of them."""
+    unit = draw(st.sampled_from([Unit.KG, Unit.LB]))
+    mass = maybe(masses(unit))
+    tenths = maybe(decimal_steps(0, 0xFFFF, -1))
+    return BodyCompositionSample(
+        body_fat_pct=draw(decimal_steps(0, 0xFFFE, -1)),
+        unit=unit,
+        time_stamp=draw(st.one_of(st.none(), times)),
+        user_id=draw(st.one_of(st.none(), user_ids)),
+        basal_metabolism_kj=draw(st.one_of(st.none(), uint16)),
+        muscle_pct=draw(tenths),
+        muscle_mass=draw(mass),
+        fat_free_mass=draw(mass),
+        soft_lean_mass=draw(mass),
+        body_water_mass=draw(mass),
+        impedance_ohm=draw(tenths),
+        weight=draw(mass),
+        height=draw(maybe(decimal_steps(0, 0xFFFF, -3 if unit == Unit.KG else -1))),
+        multiple_packet=draw(st.booleans()),
+    )
+
+
+def _assert_body_composition(sample: BodyCompositionSample) -> None:
+    encoded = encode_body_composition(sample)
+    frame, _ = round_trip(encoded)
+    assert isinstance(frame, BodyCompositionMeasurement)
+    details = encoded.intended.details
+    assert isinstance(details, BodyCompositionDetails)
+    decoded = (
+        frame.basal_metabolism_kj,
+        frame.muscle_pct,
+        frame.muscle_mass,
+        frame.fat_free_mass,
+        frame.soft_lean_mass,
+        frame.body_water_mass,
+        frame.impedance_ohm,
+        frame.multiple_packet,
+    )
+    sent = (
+        details.basal_metabolism_kj,
+        details.muscle_pct,
+        details.muscle_mass,
+        details.fat_free_mass,
+        details.soft_lean_mass,
+        details.body_water_mass,
+        details.impedance_ohm,
+        details.multiple_packet,
+    )
+    assert all(close(a, b) for a, b in zip(decoded, sent, strict=True)), (decoded, sent)
+
+
+@settings(PROPERTY, max_examples=200)
+@given(sample=body_composition_samples(), unsuccessful=st.booleans())
+def test_body_composition_round_trips(sample: BodyCompositionSample, unsuccessful: bool) -> None:
+    if unsuccessful:  # §6.3: then only units, time stamp and user ID
+        sample = BodyCompositionSample(None, sample.unit, sample.time_stamp, sample.user_id)
+    _assert_body_composition(sample)
+
+
+def test_body_composition_every_presence_combination() -> None:
+    full = BodyCompositionSample(
+        22.5, Unit.KG, datetime(2026, 3, 9, 7, 5), 1, 6500, 41.2, 30.5, 58.1, 55.0, 40.3, 500.0, 75.0, 1.78, True
+    )
+    variants = list(presence_variants(full, BODY_COMPOSITION_LAYOUT))
+    assert len(variants) == 2**11
+    for variant in variants:
+        _assert_body_composition(variant)
 
 
 # --- Pulse oximeter 0x2A5E / 0x2A5F ----------------------------------------------------------------
