@@ -22,6 +22,7 @@ from drivers.body_composition import BodyCompositionMeasurement
 from drivers.glucose import GlucoseContext as DecodedContext
 from drivers.pulse_oximeter import ContinuousMeasurement, SpotCheckMeasurement
 from drivers.thermometer import TemperatureMeasurement
+from drivers.weight_scale import WeightMeasurement
 from firmware_sim.gatt.blood_pressure import (
     LAYOUT as BP_LAYOUT,
 )
@@ -221,12 +222,36 @@ def weight_samples(draw: st.DrawFn) -> WeightSample:
 
 
 @PROPERTY
-@given(sample=weight_samples(), unsuccessful=st.booleans(), from_memory=st.booleans())
-def test_weight_measurement_round_trips(sample: WeightSample, unsuccessful: bool, from_memory: bool) -> None:
+@given(sample=weight_samples(), unsuccessful=st.booleans(), final=st.booleans(), from_memory=st.booleans())
+def test_weight_measurement_round_trips(
+    sample: WeightSample, unsuccessful: bool, final: bool, from_memory: bool
+) -> None:
+    """Final weights on 0x2A9D; provisional ones on the simulated scale's live-weight characteristic,
+    which drivers decodes as a frame that is never stored (docs/wire-formats/weight-scale.md)."""
     if unsuccessful:  # WSS 1.0: 0xFFFF, and no BMI/height
         sample = WeightSample(None, sample.unit, sample.time_stamp, sample.user_id)
     for variant in presence_variants(sample, WEIGHT_LAYOUT):
-        round_trip(encode_weight(variant, from_memory=from_memory))
+        frame, normalised = round_trip(encode_weight(variant, final=final, from_memory=from_memory))
+        assert isinstance(frame, WeightMeasurement)
+        assert frame.provisional == (not final)
+        if not final:
+            assert not normalised.storable
+
+
+def test_provisional_weight_is_decoded_as_a_frame_that_is_never_stored() -> None:
+    """Regression (round trip with firmware_sim's scale): the scale's settling weights on
+    c0de0001-… (docs/firmware-sim.md) were an UnknownCharacteristic error in drivers, so every
+    weighing would have sent three "rejected frames" to the dead-letter store. They now decode as
+    provisional 0x2A9D frames: shown live, never stored."""
+    encoded = encode_weight(WeightSample(75.0), final=False)
+    assert encoded.characteristic == "c0de0001-5ca1-4e00-9000-ca4e4b5b0001"
+    frame = decode(encoded.characteristic, encoded.data, strict=True)
+    assert isinstance(frame, WeightMeasurement)
+    assert frame.provisional
+    assert frame.weight == 75.0
+    normalised = to_observations(frame)
+    assert not normalised.storable
+    assert [o.value for o in normalised.observations] == [75.0]
 
 
 # --- Body composition 0x2A9C ----------------------------------------------------------------------
