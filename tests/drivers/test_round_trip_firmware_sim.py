@@ -59,49 +59,21 @@ from firmware_sim.gatt.pulse_oximeter import (
 from firmware_sim.gatt.weight_scale import LAYOUT as WEIGHT_LAYOUT
 from firmware_sim.gatt.weight_scale import WeightSample, encode_weight
 from tests.drivers.intent_check import assert_matches_intent, close, round_trip
+from tests.drivers.sim_samples import (
+    blood_pressure_samples,
+    body_composition_samples,
+    continuous_samples,
+    glucose_contexts,
+    glucose_samples,
+    sfloat_or_special,
+    spot_check_samples,
+    temperature_samples,
+    weight_samples,
+)
 
 PROPERTY = settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 
-SPECIALS = st.sampled_from(
-    [SpecialValue.NAN, SpecialValue.NRES, SpecialValue.POSITIVE_INFINITY, SpecialValue.NEGATIVE_INFINITY]
-)
-
-
-def decimal_steps(low: int, high: int, exponent: int) -> st.SearchStrategy[float]:
-    """Whole multiples of 10^exponent between low and high steps, as the floats a device holds."""
-    return st.integers(low, high).map(lambda n: float(Decimal(n).scaleb(exponent)))
-
-
-def sfloat_or_special(low: int, high: int, exponent: int) -> st.SearchStrategy[float | SpecialValue]:
-    return st.one_of(decimal_steps(low, high, exponent), SPECIALS)
-
-
-# Date Time carries whole seconds from 1582; glucose adds an offset of up to ±22.75 days to it.
-times = st.datetimes(min_value=datetime(1583, 1, 1), max_value=datetime(9998, 12, 31)).map(
-    lambda t: t.replace(microsecond=0)
-)
-user_ids = st.integers(0, 0xFF)
-uint16 = st.integers(0, 0xFFFF)
-
-
 # --- Blood pressure 0x2A35 / 0x2A36 ----------------------------------------------------------------
-
-
-@st.composite
-def blood_pressure_samples(draw: st.DrawFn) -> BloodPressureSample:
-    unit = draw(st.sampled_from([Unit.MMHG, Unit.KPA]))
-    # mmHg at exponent 0 stops below 2046 (0x07FE is +INF); kPa at 10^-1 spans the whole mantissa.
-    pressure = sfloat_or_special(-50, 2045, 0) if unit == Unit.MMHG else sfloat_or_special(-2045, 2047, -1)
-    return BloodPressureSample(
-        systolic=draw(pressure),
-        diastolic=draw(pressure),
-        mean_arterial=draw(pressure),
-        unit=unit,
-        time_stamp=draw(times),
-        pulse=draw(sfloat_or_special(0, 2045, 0)),
-        user_id=draw(user_ids),
-        status=draw(uint16),
-    )
 
 
 @PROPERTY
@@ -131,38 +103,6 @@ def test_intermediate_cuff_pressure_round_trips(unit: Unit, cuff: int, pulse: fl
 
 
 # --- Glucose 0x2A18 / 0x2A34 -----------------------------------------------------------------------
-
-
-@st.composite
-def glucose_samples(draw: st.DrawFn) -> GlucoseSample:
-    unit = draw(st.sampled_from([Unit.MG_PER_DL, Unit.MMOL_PER_L]))
-    concentration = sfloat_or_special(0, 2047, 0) if unit == Unit.MG_PER_DL else sfloat_or_special(0, 2047, -1)
-    return GlucoseSample(
-        sequence_number=draw(uint16),
-        base_time=draw(times),
-        time_offset_min=draw(st.integers(-0x8000, 0x7FFF)),
-        concentration=draw(concentration),
-        unit=unit,
-        sample_type=draw(st.integers(0, 15)),
-        sample_location=draw(st.integers(0, 15)),
-        status=draw(uint16),
-        context_follows=draw(st.booleans()),
-    )
-
-
-@st.composite
-def glucose_contexts(draw: st.DrawFn, sequence_number: int) -> GlucoseContext:
-    return GlucoseContext(
-        sequence_number=sequence_number,
-        extended_flags=draw(st.integers(0, 0xFF)),
-        carbohydrate=(draw(st.integers(0, 0xFF)), draw(decimal_steps(0, 2045, 0))),
-        meal=draw(st.integers(0, 0xFF)),
-        tester_health=(draw(st.integers(0, 15)), draw(st.integers(0, 15))),
-        exercise=(draw(uint16), draw(st.integers(0, 0xFF))),
-        medication=(draw(st.integers(0, 0xFF)), draw(decimal_steps(0, 2047, -1))),
-        medication_in_volume=draw(st.booleans()),
-        hba1c_pct=draw(decimal_steps(0, 2047, -1)),
-    )
 
 
 @PROPERTY
@@ -205,22 +145,6 @@ def test_glucose_context_round_trips(data: st.DataObject, sample: GlucoseSample)
 # --- Weight 0x2A9D ---------------------------------------------------------------------------------
 
 
-@st.composite
-def weight_samples(draw: st.DrawFn) -> WeightSample:
-    unit = draw(st.sampled_from([Unit.KG, Unit.LB]))
-    raw = draw(st.integers(0, 0xFFFE))
-    weight = float(Decimal(raw * 5).scaleb(-3)) if unit == Unit.KG else float(Decimal(raw).scaleb(-2))
-    height_exponent = -3 if unit == Unit.KG else -1
-    return WeightSample(
-        weight=weight,
-        unit=unit,
-        time_stamp=draw(times),
-        user_id=draw(user_ids),
-        bmi=draw(decimal_steps(0, 0xFFFF, -1)),
-        height=draw(decimal_steps(0, 0xFFFF, height_exponent)),
-    )
-
-
 @PROPERTY
 @given(sample=weight_samples(), unsuccessful=st.booleans(), final=st.booleans(), from_memory=st.booleans())
 def test_weight_measurement_round_trips(
@@ -255,43 +179,6 @@ def test_provisional_weight_is_decoded_as_a_frame_that_is_never_stored() -> None
 
 
 # --- Body composition 0x2A9C ----------------------------------------------------------------------
-
-
-def masses(unit: Unit) -> st.SearchStrategy[float]:
-    """Whole steps of a mass field (0.005 kg or 0.01 lb) below 0xFFFF, which drivers reads as "not
-    measured" in every mass field (docs/wire-formats/body-composition.md)."""
-    if unit == Unit.KG:
-        return st.integers(0, 0xFFFE).map(lambda n: float(Decimal(n * 5).scaleb(-3)))
-    return decimal_steps(0, 0xFFFE, -2)
-
-
-def maybe(strategy: st.SearchStrategy[float]) -> st.SearchStrategy[float | None]:
-    return st.one_of(st.none(), strategy)
-
-
-@st.composite
-def body_composition_samples(draw: st.DrawFn) -> BodyCompositionSample:
-    """Body composition has eleven optional fields (2048 presence combinations), so hypothesis chooses
-    which are present; :func:`test_body_composition_every_presence_combination` walks all of them."""
-    unit = draw(st.sampled_from([Unit.KG, Unit.LB]))
-    mass = maybe(masses(unit))
-    tenths = maybe(decimal_steps(0, 0xFFFF, -1))
-    return BodyCompositionSample(
-        body_fat_pct=draw(decimal_steps(0, 0xFFFE, -1)),
-        unit=unit,
-        time_stamp=draw(st.one_of(st.none(), times)),
-        user_id=draw(st.one_of(st.none(), user_ids)),
-        basal_metabolism_kj=draw(st.one_of(st.none(), uint16)),
-        muscle_pct=draw(tenths),
-        muscle_mass=draw(mass),
-        fat_free_mass=draw(mass),
-        soft_lean_mass=draw(mass),
-        body_water_mass=draw(mass),
-        impedance_ohm=draw(tenths),
-        weight=draw(mass),
-        height=draw(maybe(decimal_steps(0, 0xFFFF, -3 if unit == Unit.KG else -1))),
-        multiple_packet=draw(st.booleans()),
-    )
 
 
 def _assert_body_composition(sample: BodyCompositionSample) -> None:
@@ -343,22 +230,6 @@ def test_body_composition_every_presence_combination() -> None:
 
 # --- Pulse oximeter 0x2A5E / 0x2A5F ----------------------------------------------------------------
 
-percent = sfloat_or_special(0, 2045, 0)
-pai = sfloat_or_special(0, 2047, -1)
-
-
-@st.composite
-def spot_check_samples(draw: st.DrawFn) -> SpotCheckSample:
-    return SpotCheckSample(
-        spo2=draw(percent),
-        pulse_rate=draw(percent),
-        time_stamp=draw(times),
-        measurement_status=draw(uint16),
-        device_sensor_status=draw(st.integers(0, 0xFFFFFF)),
-        pulse_amplitude_index=draw(pai),
-        clock_not_set=draw(st.booleans()),
-    )
-
 
 def _assert_plx_details(frame: SpotCheckMeasurement | ContinuousMeasurement, details: object) -> None:
     assert isinstance(details, PlxDetails)
@@ -379,19 +250,6 @@ def test_plx_spot_check_round_trips(sample: SpotCheckSample) -> None:
         assert (ReadingFlag.FROM_MEASUREMENT_STORAGE in normalised.flags) == encoded.intended.from_device_memory
 
 
-@st.composite
-def continuous_samples(draw: st.DrawFn) -> ContinuousSample:
-    return ContinuousSample(
-        spo2=draw(percent),
-        pulse_rate=draw(percent),
-        fast=(draw(percent), draw(percent)),
-        slow=(draw(percent), draw(percent)),
-        measurement_status=draw(uint16),
-        device_sensor_status=draw(st.integers(0, 0xFFFFFF)),
-        pulse_amplitude_index=draw(pai),
-    )
-
-
 @PROPERTY
 @given(sample=continuous_samples())
 def test_plx_continuous_round_trips(sample: ContinuousSample) -> None:
@@ -405,19 +263,6 @@ def test_plx_continuous_round_trips(sample: ContinuousSample) -> None:
 
 
 # --- Health thermometer 0x2A1C / 0x2A1E ------------------------------------------------------------
-
-
-@st.composite
-def temperature_samples(draw: st.DrawFn) -> TemperatureSample:
-    unit = draw(st.sampled_from([Unit.CEL, Unit.DEG_F]))
-    exponent = -2 if unit == Unit.CEL else -1
-    number = decimal_steps(-(2**23) + 3, 2**23 - 3, exponent)
-    return TemperatureSample(
-        temperature=draw(st.one_of(number, SPECIALS)),
-        unit=unit,
-        time_stamp=draw(times),
-        temperature_type=draw(st.integers(0, 0xFF)),
-    )
 
 
 @PROPERTY
