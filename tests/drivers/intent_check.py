@@ -25,7 +25,9 @@ from typing import Any, Final
 
 from core.domain import REQUIRED_METRICS, Observation, ReadingFlag, ReadingKind
 from drivers import Frame, Normalised, decode, to_observations
+from drivers.glucose import GlucoseContext as DecodedGlucoseContext
 from drivers.normalised import user_or_none
+from firmware_sim.gatt.glucose import GlucoseContext
 from firmware_sim.intent import EncodedMeasurement, IntendedMeasurement
 
 REL_TOL: Final = 1e-9
@@ -123,3 +125,18 @@ def round_trip(encoded: EncodedMeasurement) -> tuple[Frame, Normalised]:
     """Decode an encoder's output strictly (no trailing bytes allowed) and compare it with its intent."""
     frame = decode(encoded.characteristic, encoded.data, strict=True)
     return frame, assert_matches_intent(frame, encoded.intended)
+
+
+def assert_context(decoded: DecodedGlucoseContext, sent: GlucoseContext) -> None:
+    """A decoded Glucose Measurement Context against the context firmware_sim sent."""
+    assert decoded.sequence_number == sent.sequence_number
+    assert decoded.extended_flags == sent.extended_flags
+    assert (decoded.carbohydrate_id, decoded.carbohydrate) == (sent.carbohydrate or (None, None))
+    assert decoded.meal == sent.meal
+    assert (decoded.tester, decoded.health) == (sent.tester_health or (None, None))
+    assert (decoded.exercise_duration_s, decoded.exercise_intensity_pct) == (sent.exercise or (None, None))
+    assert (decoded.medication_id, decoded.medication) == (sent.medication or (None, None))
+    unit = None if sent.medication is None else "volume" if sent.medication_in_volume else "mass"
+    assert decoded.medication_unit == unit
+    assert decoded.hba1c_pct == sent.hba1c_pct
+    assert to_observations(decoded).kind is None  # a context describes a reading; it is not one

@@ -41,7 +41,6 @@ from firmware_sim.gatt.frames import presence_variants
 from firmware_sim.gatt.glucose import (
     CONTEXT_LAYOUT,
     MEASUREMENT_LAYOUT,
-    GlucoseContext,
     GlucoseSample,
     encode_glucose_record,
 )
@@ -58,7 +57,7 @@ from firmware_sim.gatt.pulse_oximeter import (
 )
 from firmware_sim.gatt.weight_scale import LAYOUT as WEIGHT_LAYOUT
 from firmware_sim.gatt.weight_scale import WeightSample, encode_weight
-from tests.drivers.intent_check import assert_matches_intent, close, round_trip
+from tests.drivers.intent_check import assert_context, assert_matches_intent, close, round_trip
 from tests.drivers.sim_samples import (
     blood_pressure_samples,
     body_composition_samples,
@@ -114,20 +113,6 @@ def test_glucose_measurement_round_trips(sample: GlucoseSample, from_memory: boo
         assert frame.context_follows == variant.context_follows  # type: ignore[attr-defined]
 
 
-def _assert_context(decoded: DecodedContext, sent: GlucoseContext) -> None:
-    assert decoded.sequence_number == sent.sequence_number
-    assert decoded.extended_flags == sent.extended_flags
-    assert (decoded.carbohydrate_id, decoded.carbohydrate) == (sent.carbohydrate or (None, None))
-    assert decoded.meal == sent.meal
-    assert (decoded.tester, decoded.health) == (sent.tester_health or (None, None))
-    assert (decoded.exercise_duration_s, decoded.exercise_intensity_pct) == (sent.exercise or (None, None))
-    assert (decoded.medication_id, decoded.medication) == (sent.medication or (None, None))
-    unit = None if sent.medication is None else "volume" if sent.medication_in_volume else "mass"
-    assert decoded.medication_unit == unit
-    assert decoded.hba1c_pct == sent.hba1c_pct
-    assert to_observations(decoded).kind is None  # a context describes a reading; it is not one
-
-
 @PROPERTY
 @given(data=st.data(), sample=glucose_samples())
 def test_glucose_context_round_trips(data: st.DataObject, sample: GlucoseSample) -> None:
@@ -139,7 +124,7 @@ def test_glucose_context_round_trips(data: st.DataObject, sample: GlucoseSample)
         assert frame.context_follows  # type: ignore[attr-defined]
         decoded = decode(context_frame.characteristic, context_frame.data, strict=True)
         assert isinstance(decoded, DecodedContext)
-        _assert_context(decoded, variant)
+        assert_context(decoded, variant)
 
 
 # --- Weight 0x2A9D ---------------------------------------------------------------------------------
