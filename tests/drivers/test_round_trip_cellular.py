@@ -12,7 +12,6 @@ Randomness is seeded and the seed printed (``CAREHUB_TEST_SEED`` replays a faili
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,10 +27,9 @@ from firmware_sim.cellular.imei import random_imei
 from firmware_sim.cellular.mioconnect import MioConnectScale
 from firmware_sim.cellular.tenovi import TenoviDevice
 from firmware_sim.cellular.withings import WithingsUser
-from firmware_sim.physiology import Condition, PatientProfile, Physiology
+from tests.drivers.conftest import patient
 from tests.drivers.intent_check import assert_observations
 
-DEFAULT_SEED = 20261204
 MEASUREMENTS = 60
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -41,19 +39,6 @@ MESSAGE_TYPES = {
     MessageKind.DEVICE_STATUS: MessageType.STATUS,
     MessageKind.TEST: MessageType.TEST,
 }
-
-
-@pytest.fixture
-def seed() -> int:
-    value = int(os.environ.get("CAREHUB_TEST_SEED", DEFAULT_SEED))
-    print(f"seed={value} (rerun with CAREHUB_TEST_SEED={value})")
-    return value
-
-
-def patient(seed: int) -> Physiology:
-    """Hypertensive, diabetic and in heart failure: every vendor's metric has something to say."""
-    conditions = frozenset({Condition.HYPERTENSION, Condition.DIABETES, Condition.HEART_FAILURE})
-    return Physiology(PatientProfile(conditions=conditions), np.random.default_rng(seed))
 
 
 def moments(seed: int, count: int = MEASUREMENTS) -> list[datetime]:

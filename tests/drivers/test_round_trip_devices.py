@@ -8,12 +8,10 @@ Randomness is seeded and the seed printed (``CAREHUB_TEST_SEED`` replays a faili
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from drivers import DecodeError, TrailingBytes, TruncatedFrame, decode
@@ -33,28 +31,15 @@ from firmware_sim.gatt.date_time import encode_current_time, encode_date_time
 from firmware_sim.gatt.glucose import GlucoseDetails
 from firmware_sim.gatt.weight_scale import LIVE_WEIGHT
 from firmware_sim.intent import EncodedMeasurement
-from firmware_sim.physiology import Condition, PatientProfile, Physiology
+from tests.drivers.conftest import patient
 from tests.drivers.intent_check import assert_context, assert_matches_intent, round_trip
 
-DEFAULT_SEED = 20261204
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 STORED = 25
 """Fewer than the smallest memory (30 records on the A&D presets), so every one comes back."""
 EVERY_FAULT = FaultPlan(
     garbage_rate=0.05, truncated_rate=0.05, trailing_bytes_rate=0.05, flipped_flag_rate=0.05, rfu_flags_rate=0.05
 )
-
-
-@pytest.fixture
-def seed() -> int:
-    value = int(os.environ.get("CAREHUB_TEST_SEED", DEFAULT_SEED))
-    print(f"seed={value} (rerun with CAREHUB_TEST_SEED={value})")
-    return value
-
-
-def patient(seed: int) -> Physiology:
-    conditions = frozenset({Condition.HYPERTENSION, Condition.DIABETES, Condition.HEART_FAILURE})
-    return Physiology(PatientProfile(conditions=conditions), np.random.default_rng(seed))
 
 
 def clock() -> DeviceClock:
