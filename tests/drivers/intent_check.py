@@ -14,8 +14,8 @@ What "equal" means, field by field (the intent's docstring states the convention
 - the raw status word, where the profile carries one.
 
 From-memory is not in the bytes of most profiles (a cuff's stored record is byte-identical to a live
-one; the gateway knows it from the order of the transfer), so it is compared only where the frame says
-it: PLX measurement-status bit 9.
+one, which the property tests assert; the gateway knows it from the transfer), so it is compared only
+where the frame says it: PLX measurement-status bit 9.
 """
 
 from __future__ import annotations

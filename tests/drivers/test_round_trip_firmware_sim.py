@@ -109,6 +109,7 @@ def test_intermediate_cuff_pressure_round_trips(unit: Unit, cuff: int, pulse: fl
 def test_glucose_measurement_round_trips(sample: GlucoseSample, from_memory: bool) -> None:
     for variant in presence_variants(sample, MEASUREMENT_LAYOUT):
         measurement, _ = encode_glucose_record(variant, from_memory=from_memory)
+        assert encode_glucose_record(variant, from_memory=not from_memory)[0].data == measurement.data
         frame, _ = round_trip(measurement)
         assert frame.context_follows == variant.context_follows  # type: ignore[attr-defined]
 
@@ -140,7 +141,9 @@ def test_weight_measurement_round_trips(
     if unsuccessful:  # WSS 1.0: 0xFFFF, and no BMI/height
         sample = WeightSample(None, sample.unit, sample.time_stamp, sample.user_id)
     for variant in presence_variants(sample, WEIGHT_LAYOUT):
-        frame, normalised = round_trip(encode_weight(variant, final=final, from_memory=from_memory))
+        encoded = encode_weight(variant, final=final, from_memory=from_memory)
+        frame, normalised = round_trip(encoded)
+        assert encode_weight(variant, final=final, from_memory=not from_memory).data == encoded.data
         assert isinstance(frame, WeightMeasurement)
         assert frame.provisional == (not final)
         if not final:
@@ -255,6 +258,7 @@ def test_plx_continuous_round_trips(sample: ContinuousSample) -> None:
 def test_temperature_measurement_round_trips(sample: TemperatureSample, intermediate: bool, from_memory: bool) -> None:
     for variant in presence_variants(sample, TEMPERATURE_LAYOUT):
         encoded = encode_temperature(variant, intermediate=intermediate, from_memory=from_memory)
+        assert encode_temperature(variant, intermediate=intermediate, from_memory=not from_memory).data == encoded.data
         frame, _ = round_trip(encoded)
         assert isinstance(frame, TemperatureMeasurement)
         assert frame.temperature_type == variant.temperature_type
