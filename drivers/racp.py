@@ -111,9 +111,11 @@ class RacpCount(NotAReading):
 
 @dataclass(frozen=True, slots=True)
 class RacpResponse(NotAReading):
-    """Response Code (0x06): the request op code it answers and the outcome."""
+    """Response Code (0x06): the request op code it answers and the outcome. The request op code is
+    an echo of what was written, so an RFU one (a server answering "op code not supported" to 0x00 or
+    0x09+) is kept as the plain int rather than refused: it decides nothing about the value."""
 
-    request_op_code: OpCode
+    request_op_code: OpCode | int
     response: ResponseValue
     trailing: bytes = b""
 
@@ -134,6 +136,13 @@ def _enum(enum: type[_E], value: int, what: str) -> _E:
         return enum(value)
     except ValueError:
         raise ReservedValue(f"RACP {what} 0x{value:02x} is reserved") from None
+
+
+def _known_op_code(value: int) -> OpCode | int:
+    try:
+        return OpCode(value)
+    except ValueError:
+        return value
 
 
 def decode(data: bytes) -> RacpValue:
@@ -160,7 +169,7 @@ def _decode(data: bytes) -> RacpValue:
         if len(operand) < 2:
             raise TruncatedFrame("RACP response code needs the request op code and a response value")
         return RacpResponse(
-            _enum(OpCode, operand[0], "request op code"),
+            _known_op_code(operand[0]),
             _enum(ResponseValue, operand[1], "response value"),
             operand[2:],
         )

@@ -37,17 +37,21 @@ class Frame(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Characteristic:
+    """A SIG characteristic (``uuid16`` on the SIG base) or, with ``vendor_uuid``, a vendor one that is
+    matched in full (reference §1.1: vendor UUIDs are never derived from the base)."""
+
     uuid16: int
     name: str
     decode: Callable[[bytes], Frame]
+    vendor_uuid: str | None = None
 
     @property
     def uuid(self) -> str:
-        return f"0000{self.uuid16:04x}{SIG_BASE_SUFFIX}"
+        return self.vendor_uuid or f"0000{self.uuid16:04x}{SIG_BASE_SUFFIX}"
 
     @property
     def short(self) -> str:
-        return f"{self.uuid16:04x}"
+        return self.vendor_uuid or f"{self.uuid16:04x}"
 
 
 def _string(name: str) -> Callable[[bytes], Frame]:
@@ -64,6 +68,12 @@ _CHARACTERISTICS: Final = (
     Characteristic(0x2A52, "Record Access Control Point", racp.decode),
     Characteristic(0x2A9D, "Weight Measurement", weight_scale.decode_measurement),
     Characteristic(0x2A9E, "Weight Scale Feature", weight_scale.decode_feature),
+    Characteristic(
+        0,
+        "Provisional Weight (carehub simulated scale)",
+        weight_scale.decode_provisional_measurement,
+        vendor_uuid=weight_scale.SIMULATED_PROVISIONAL_WEIGHT,
+    ),
     Characteristic(0x2A9C, "Body Composition Measurement", body_composition.decode_measurement),
     Characteristic(0x2A9B, "Body Composition Feature", body_composition.decode_feature),
     Characteristic(0x2A5E, "PLX Spot-check Measurement", pulse_oximeter.decode_spot_check),

@@ -18,6 +18,12 @@ from drivers.normalised import Normalised, NotAReading, device_time_source, obse
 
 MEASUREMENT_UNSUCCESSFUL: Final = 0xFFFF
 
+SIMULATED_PROVISIONAL_WEIGHT: Final = "c0de0001-5ca1-4e00-9000-ca4e4b5b0001"
+"""firmware_sim's scale streams the weight settling on this vendor characteristic (notify), in the
+Weight Measurement 0x2A9D layout, before it indicates the final 0x2A9D (docs/firmware-sim.md). Real
+scales do the same on vendor protocols of their own (reference §6.4). It decodes as a provisional
+frame: shown live, never stored (docs/wire-formats/weight-scale.md)."""
+
 
 class WeightFlags(IntFlag):
     IMPERIAL = 0x01
@@ -72,7 +78,8 @@ LAYOUT: Final = Layout(
 @dataclass(frozen=True, slots=True)
 class WeightMeasurement:
     """Weight Measurement 0x2A9D in the units sent. ``weight`` is None when the scale reports
-    "measurement unsuccessful" (raw 0xFFFF): an event, not a weight."""
+    "measurement unsuccessful" (raw 0xFFFF): an event, not a weight. ``provisional`` frames (a weight
+    still settling, from a vendor live-weight characteristic) are never stored (reference §6.4)."""
 
     flags: WeightFlags
     mass_unit: Unit
@@ -84,6 +91,7 @@ class WeightMeasurement:
     bmi: float | None = None
     height: float | None = None
     trailing: bytes = b""
+    provisional: bool = False
 
     def normalise(self) -> Normalised:
         units = IMPERIAL if self.flags & WeightFlags.IMPERIAL else SI
@@ -98,11 +106,11 @@ class WeightMeasurement:
             measured_at_source=device_time_source(measured_at),
             user_id=user_or_none(self.user_id),
             flags=frozenset({ReadingFlag.MEASUREMENT_UNSUCCESSFUL}) if self.weight is None else frozenset(),
-            storable=self.weight is not None,
+            storable=self.weight is not None and not self.provisional,
         )
 
 
-def decode_measurement(data: bytes) -> WeightMeasurement:
+def decode_measurement(data: bytes, *, provisional: bool = False) -> WeightMeasurement:
     """Weight Measurement 0x2A9D."""
     flags, values, trailing = LAYOUT.decode(data)
     weight_flags = WeightFlags(flags)
@@ -117,7 +125,13 @@ def decode_measurement(data: bytes) -> WeightMeasurement:
         height=units.length_of(values.pop("height_raw")),
         **values,
         trailing=trailing,
+        provisional=provisional,
     )
+
+
+def decode_provisional_measurement(data: bytes) -> WeightMeasurement:
+    """A settling weight in the 0x2A9D layout on :data:`SIMULATED_PROVISIONAL_WEIGHT`: not final."""
+    return decode_measurement(data, provisional=True)
 
 
 class WeightScaleFeatureBits(IntFlag):

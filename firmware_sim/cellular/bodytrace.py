@@ -133,8 +133,9 @@ class BodyTraceDevice:
 
 
 def _pascals(metric: Metric, mmhg: float, pascals: int) -> Observation:
-    """The cuff's whole-mmHg value, with the pascals it was sent in kept as kPa (carehub has no Pa unit).
+    """The cuff's whole-mmHg value, with the pascals it was sent in kept as the source (``Unit.PA``, a
+    source-only unit in core.domain for exactly this trap).
 
     A normaliser recovers the mmHg with the reference's guard, ``round(pa / 133.322)``; the canonical
     value is that whole number, not ``pa`` converted exactly."""
-    return Observation(metric, float(mmhg), Unit.MMHG, source_value=pascals / 1000, source_unit=Unit.KPA)
+    return Observation(metric, float(mmhg), Unit.MMHG, source_value=float(pascals), source_unit=Unit.PA)

@@ -54,7 +54,14 @@ class MioConnectScale:
 
     def test_message(self, at: datetime) -> VendorDelivery:
         """Installer or factory test traffic: a well-formed reading flagged ``isTest``."""
-        intended = IntendedVendorMessage(VENDOR, MessageKind.TEST, self.serial, true_measured_at=at)
+        intended = IntendedVendorMessage(
+            VENDOR,
+            MessageKind.TEST,
+            self.serial,
+            measured_at=datetime.fromtimestamp(int(at.timestamp()), UTC),
+            measured_at_source=MeasuredAtSource.VENDOR_CLOUD,
+            true_measured_at=at,
+        )
         return self._deliver(at, None, TEST_WEIGHT_G, is_test=True, intended=intended)
 
     def _deliver(

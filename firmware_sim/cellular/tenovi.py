@@ -212,10 +212,13 @@ class TenoviDevice:
             params: dict[str, Any] = {"measurement_location": "finger"}
             if (meal := MEAL_CONTEXT.get(self.physiology.meal_timing(at))) is not None:
                 params["meal_context"] = meal
+            flags: frozenset[ReadingFlag] = frozenset()
             if mg_dl >= GLUCOSE_ABOVE_RANGE_MG_DL:
                 params["alert"] = "sensor_result_above_range"
-            glucose = observation(Metric.MDC_CONC_GLU_CAPILLARY_PLASMA, float(mg_dl), Unit.MG_PER_DL)
-            return [_Metric("glucose", mg_dl, None, (glucose,), filter_params=params)]
+                flags = frozenset({ReadingFlag.RESULT_ABOVE_RANGE})
+            # Tenovi states no sample type (only a location), so the reading is "sample type undetermined".
+            glucose = observation(Metric.MDC_CONC_GLU_UNDETERMINED_PLASMA, float(mg_dl), Unit.MG_PER_DL)
+            return [_Metric("glucose", mg_dl, None, (glucose,), flags=flags, filter_params=params)]
         pounds = quantize(
             from_canonical(METRICS[Metric.MDC_MASS_BODY_ACTUAL], self.physiology.weight_kg(at), Unit.LB), -1, 2
         )

@@ -20,6 +20,10 @@ class Fault(StrEnum):
 
     GARBAGE = "garbage"
     TRUNCATED = "truncated"
+    TRAILING_BYTES = "trailing_bytes"
+    FLIPPED_FLAG = "flipped_flag"
+    RFU_FLAGS = "rfu_flags"
+    RESERVED_VALUE = "reserved_value"
     REPLAY = "replay"
 
 

@@ -18,7 +18,7 @@ from firmware_sim.gatt import uuids
 from firmware_sim.gatt.date_time import encode_date_time
 from firmware_sim.gatt.frames import ALWAYS, FieldSpec, encode_frame, optional, uint
 from firmware_sim.gatt.medfloat import encode_optional_sfloat, encode_sfloat
-from firmware_sim.intent import EncodedMeasurement, IntendedMeasurement, flags_from_bits, observation
+from firmware_sim.intent import EncodedMeasurement, IntendedMeasurement, ProfileDetails, flags_from_bits, observation
 
 UNITS_KPA = 0x01
 
@@ -42,12 +42,26 @@ STATUS_FLAGS: tuple[tuple[int, ReadingFlag], ...] = (
     (MeasurementStatus.BODY_MOVEMENT, ReadingFlag.BODY_MOVEMENT),
     (MeasurementStatus.CUFF_TOO_LOOSE, ReadingFlag.CUFF_FIT_LOOSE),
     (MeasurementStatus.IRREGULAR_PULSE, ReadingFlag.IRREGULAR_PULSE),
-    (
-        MeasurementStatus.PULSE_RATE_ABOVE_RANGE | MeasurementStatus.PULSE_RATE_BELOW_RANGE,
-        ReadingFlag.PULSE_RATE_OUT_OF_RANGE,
-    ),
     (MeasurementStatus.IMPROPER_POSITION, ReadingFlag.IMPROPER_POSITION),
 )
+"""The single-bit status fields; bits 3-4 are a 2-bit value, read by :func:`status_flags`."""
+
+PULSE_RATE_RANGE_SHIFT = 3
+PULSE_RATE_RANGE_FLAGS: dict[int, frozenset[ReadingFlag]] = {
+    1: frozenset({ReadingFlag.PULSE_RATE_OUT_OF_RANGE, ReadingFlag.PULSE_RATE_ABOVE_RANGE}),
+    2: frozenset({ReadingFlag.PULSE_RATE_OUT_OF_RANGE, ReadingFlag.PULSE_RATE_BELOW_RANGE}),
+}
+"""Pulse rate range value → flags: 0 is within range and 3 is RFU, which a receiver ignores (reference
+§0, §4.1), so neither raises a flag."""
+
+
+def status_flags(status: int | None) -> frozenset[ReadingFlag]:
+    """The reading flags a Measurement Status word carries: one per status bit, and the pulse rate
+    range as "out of range" plus its direction."""
+    if status is None:
+        return frozenset()
+    pulse_range = (status >> PULSE_RATE_RANGE_SHIFT) & 0x3
+    return flags_from_bits(status, STATUS_FLAGS) | PULSE_RATE_RANGE_FLAGS.get(pulse_range, frozenset())
 
 
 class Feature(IntFlag):
@@ -65,6 +79,10 @@ class Feature(IntFlag):
 
 
 Pressure = float | SpecialValue
+
+MAP_NOT_PROVIDED: tuple[Pressure, ...] = (SpecialValue.NAN, 0.0)
+"""A NaN mean arterial pressure is "not provided", and so is 0, which Beurer BM85 sends for the same
+(reference §4.1, §11): neither is part of the intent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +131,14 @@ def intended_blood_pressure(sample: BloodPressureSample, *, from_memory: bool = 
     observations = [
         observation(metric, value, sample.unit)
         for metric, value in pressures
-        if not (metric == Metric.MDC_PRESS_BLD_NONINV_MEAN and value == SpecialValue.NAN)
+        if not (metric == Metric.MDC_PRESS_BLD_NONINV_MEAN and value in MAP_NOT_PROVIDED)
     ]
     if sample.pulse is not None:
         observations.append(observation(Metric.MDC_PULS_RATE_NON_INV, sample.pulse, Unit.PER_MIN))
     return IntendedMeasurement(
         kind=ReadingKind.BLOOD_PRESSURE,
         observations=tuple(observations),
-        flags=flags_from_bits(sample.status, STATUS_FLAGS),
+        flags=status_flags(sample.status),
         device_time=sample.time_stamp,
         user_id=sample.user_id,
         status=sample.status,
@@ -136,19 +154,32 @@ def encode_blood_pressure(sample: BloodPressureSample, *, from_memory: bool = Fa
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CuffPressureDetails(ProfileDetails):
+    """The intent of an Intermediate Cuff Pressure frame beyond its observations: the cuff pressure
+    as the device shows it. It is not a blood pressure, so it is no ``MDC_PRESS_BLD_NONINV_SYS``
+    observation (carehub has no metric for a cuff pressure; reference §4.2: stream it to a UI only)."""
+
+    cuff_pressure: Pressure
+    unit: Unit
+
+
 def encode_intermediate_cuff_pressure(
     cuff_pressure: Pressure, unit: Unit = Unit.MMHG, *, pulse: Pressure | None = None
 ) -> EncodedMeasurement:
     """Intermediate Cuff Pressure 0x2A36: the 0x2A35 layout with the current cuff pressure in the
     systolic slot and NaN in the unused diastolic and MAP slots (as SpeziBluetooth sends; reference
-    §4.2). Display-only, so the intent is not final."""
+    §4.2). Display-only, so the intent is not final; the pulse, when sent, is its one observation."""
     frame = BloodPressureSample(
         systolic=cuff_pressure, diastolic=SpecialValue.NAN, mean_arterial=SpecialValue.NAN, unit=unit, pulse=pulse
     )
-    observations = [observation(Metric.MDC_PRESS_BLD_NONINV_SYS, cuff_pressure, unit)]
-    if pulse is not None:
-        observations.append(observation(Metric.MDC_PULS_RATE_NON_INV, pulse, Unit.PER_MIN))
-    intended = IntendedMeasurement(kind=ReadingKind.BLOOD_PRESSURE, observations=tuple(observations), final=False)
+    observations = () if pulse is None else (observation(Metric.MDC_PULS_RATE_NON_INV, pulse, Unit.PER_MIN),)
+    intended = IntendedMeasurement(
+        kind=ReadingKind.BLOOD_PRESSURE,
+        observations=observations,
+        final=False,
+        details=CuffPressureDetails(cuff_pressure, unit),
+    )
     data = encode_frame(frame, LAYOUT, flags=_unit_flags(frame))
     return EncodedMeasurement(uuids.INTERMEDIATE_CUFF_PRESSURE, data, intended)
 

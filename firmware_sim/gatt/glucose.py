@@ -77,22 +77,22 @@ class SensorStatus(IntFlag):
     TIME_FAULT = 1 << 11
 
 
-_INVALID_RESULT = (
-    SensorStatus.SAMPLE_SIZE_INSUFFICIENT
-    | SensorStatus.STRIP_INSERTION_ERROR
-    | SensorStatus.STRIP_TYPE_INCORRECT
-    | SensorStatus.READ_INTERRUPTED
-)
-
 STATUS_FLAGS: tuple[tuple[int, ReadingFlag], ...] = (
     (SensorStatus.BATTERY_LOW, ReadingFlag.LOW_BATTERY),
     (SensorStatus.SENSOR_MALFUNCTION, ReadingFlag.SENSOR_FAULT),
-    (_INVALID_RESULT, ReadingFlag.INVALID),
-    (SensorStatus.TEMPERATURE_TOO_HIGH | SensorStatus.TEMPERATURE_TOO_LOW, ReadingFlag.QUESTIONABLE),
+    (SensorStatus.SAMPLE_SIZE_INSUFFICIENT, ReadingFlag.SAMPLE_SIZE_INSUFFICIENT),
+    (SensorStatus.STRIP_INSERTION_ERROR, ReadingFlag.STRIP_INSERTION_ERROR),
+    (SensorStatus.STRIP_TYPE_INCORRECT, ReadingFlag.STRIP_TYPE_INCORRECT),
+    (SensorStatus.RESULT_TOO_HIGH, ReadingFlag.RESULT_ABOVE_RANGE),
+    (SensorStatus.RESULT_TOO_LOW, ReadingFlag.RESULT_BELOW_RANGE),
+    (SensorStatus.TEMPERATURE_TOO_HIGH, ReadingFlag.SENSOR_TEMPERATURE_HIGH),
+    (SensorStatus.TEMPERATURE_TOO_LOW, ReadingFlag.SENSOR_TEMPERATURE_LOW),
+    (SensorStatus.READ_INTERRUPTED, ReadingFlag.READ_INTERRUPTED),
     (SensorStatus.GENERAL_DEVICE_FAULT, ReadingFlag.DEVICE_FAULT),
-    (SensorStatus.TIME_FAULT, ReadingFlag.CLOCK_NOT_SET),
+    (SensorStatus.TIME_FAULT, ReadingFlag.TIME_FAULT),
 )
-"""HI/LO (bits 5-6) map to no flag: the concentration itself is +INF/-INF when the meter shows them."""
+"""One reading flag per Sensor Status Annunciation bit (core.domain.ReadingFlag has one per SIG status
+bit, so none is lost on the way to a clinician); bits 12-15 are RFU and raise none."""
 
 METRIC_BY_TYPE: Mapping[int, Metric] = {
     SampleType.CAPILLARY_WHOLE_BLOOD: Metric.MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD,

@@ -74,23 +74,40 @@ class DeviceSensorStatus(IntFlag):
 
 
 MEASUREMENT_STATUS_FLAGS: tuple[tuple[int, ReadingFlag], ...] = (
+    (MeasurementStatus.MEASUREMENT_ONGOING, ReadingFlag.MEASUREMENT_ONGOING),
+    (MeasurementStatus.EARLY_ESTIMATED_DATA, ReadingFlag.EARLY_ESTIMATE),
+    (MeasurementStatus.VALIDATED_DATA, ReadingFlag.VALIDATED_DATA),
+    (MeasurementStatus.FULLY_QUALIFIED_DATA, ReadingFlag.FULLY_QUALIFIED_DATA),
+    (MeasurementStatus.DATA_FROM_MEASUREMENT_STORAGE, ReadingFlag.FROM_MEASUREMENT_STORAGE),
+    (MeasurementStatus.DATA_FOR_DEMONSTRATION, ReadingFlag.DEMONSTRATION_DATA),
+    (MeasurementStatus.DATA_FOR_TESTING, ReadingFlag.TEST_DATA),
+    (MeasurementStatus.CALIBRATION_ONGOING, ReadingFlag.CALIBRATION_ONGOING),
+    (MeasurementStatus.MEASUREMENT_UNAVAILABLE, ReadingFlag.MEASUREMENT_UNAVAILABLE),
     (MeasurementStatus.QUESTIONABLE_MEASUREMENT, ReadingFlag.QUESTIONABLE),
-    (MeasurementStatus.INVALID_MEASUREMENT | MeasurementStatus.MEASUREMENT_UNAVAILABLE, ReadingFlag.INVALID),
+    (MeasurementStatus.INVALID_MEASUREMENT, ReadingFlag.INVALID),
 )
-
-_SENSOR_FAULTS = (
-    DeviceSensorStatus.SENSOR_INTERFERENCE
-    | DeviceSensorStatus.SENSOR_UNCONNECTED_TO_USER
-    | DeviceSensorStatus.SENSOR_DISPLACED
-    | DeviceSensorStatus.SENSOR_MALFUNCTIONING
-    | DeviceSensorStatus.SENSOR_DISCONNECTED
-)
+"""One reading flag per Measurement Status bit (bits 0-4 RFU raise none)."""
 
 DEVICE_STATUS_FLAGS: tuple[tuple[int, ReadingFlag], ...] = (
-    (DeviceSensorStatus.EQUIPMENT_MALFUNCTION, ReadingFlag.DEVICE_FAULT),
-    (_SENSOR_FAULTS, ReadingFlag.SENSOR_FAULT),
+    (DeviceSensorStatus.EXTENDED_DISPLAY_UPDATE_ONGOING, ReadingFlag.EXTENDED_DISPLAY_UPDATE),
+    (DeviceSensorStatus.EQUIPMENT_MALFUNCTION, ReadingFlag.EQUIPMENT_MALFUNCTION),
+    (DeviceSensorStatus.SIGNAL_PROCESSING_IRREGULARITY, ReadingFlag.SIGNAL_PROCESSING_IRREGULARITY),
+    (DeviceSensorStatus.INADEQUATE_SIGNAL, ReadingFlag.INADEQUATE_SIGNAL),
+    (DeviceSensorStatus.POOR_SIGNAL, ReadingFlag.POOR_SIGNAL),
+    (DeviceSensorStatus.LOW_PERFUSION, ReadingFlag.LOW_PERFUSION),
+    (DeviceSensorStatus.ERRATIC_SIGNAL, ReadingFlag.ERRATIC_SIGNAL),
+    (DeviceSensorStatus.NON_PULSATILE_SIGNAL, ReadingFlag.NON_PULSATILE_SIGNAL),
+    (DeviceSensorStatus.QUESTIONABLE_PULSE, ReadingFlag.QUESTIONABLE_PULSE),
+    (DeviceSensorStatus.SIGNAL_ANALYSIS_ONGOING, ReadingFlag.SIGNAL_ANALYSIS_ONGOING),
+    (DeviceSensorStatus.SENSOR_INTERFERENCE, ReadingFlag.SENSOR_INTERFERENCE),
+    (DeviceSensorStatus.SENSOR_UNCONNECTED_TO_USER, ReadingFlag.SENSOR_UNCONNECTED),
+    (DeviceSensorStatus.UNKNOWN_SENSOR, ReadingFlag.UNKNOWN_SENSOR),
+    (DeviceSensorStatus.SENSOR_DISPLACED, ReadingFlag.SENSOR_DISPLACED),
+    (DeviceSensorStatus.SENSOR_MALFUNCTIONING, ReadingFlag.SENSOR_FAULT),
+    (DeviceSensorStatus.SENSOR_DISCONNECTED, ReadingFlag.SENSOR_DISCONNECTED),
 )
-"""The reference says to drop or flag readings with sensor bits 10, 11, 13, 14 or 15 (§7.2)."""
+"""One reading flag per Device and Sensor Status bit (bits 16-23 RFU raise none). The reference says to
+drop or flag readings with sensor bits 10, 11, 13, 14 or 15 (§7.2): each has its own flag."""
 
 
 class Feature(IntFlag):

@@ -81,7 +81,7 @@ class WeightSample:
             raise SimulationError("an unsuccessful measurement carries no BMI or height (WSS 1.0 §3.2.1.2)")
 
 
-def _steps(value: float, exponent: int, resolution: int = 1) -> int:
+def steps(value: float, exponent: int, resolution: int = 1) -> int:
     """``value`` in units of resolution × 10^exponent, refusing values between steps."""
     count = scaled_integer(value, exponent)
     if count % resolution:
@@ -92,7 +92,7 @@ def _steps(value: float, exponent: int, resolution: int = 1) -> int:
 def _weight(sample: WeightSample) -> bytes:
     if sample.weight is None:
         return uint(MEASUREMENT_UNSUCCESSFUL, 2)
-    raw = _steps(sample.weight, WEIGHT_STEP[sample.unit], WEIGHT_RESOLUTION[sample.unit])
+    raw = steps(sample.weight, WEIGHT_STEP[sample.unit], WEIGHT_RESOLUTION[sample.unit])
     if raw >= MEASUREMENT_UNSUCCESSFUL:
         raise SimulationError(f"{sample.weight} {sample.unit} does not fit the weight field")
     return uint(raw, 2)
@@ -101,7 +101,7 @@ def _weight(sample: WeightSample) -> bytes:
 def _bmi_height(sample: WeightSample) -> bytes | None:
     if sample.bmi is None or sample.height is None:
         return None
-    return uint(_steps(sample.bmi, BMI_STEP), 2) + uint(_steps(sample.height, HEIGHT_STEP[sample.unit]), 2)
+    return uint(steps(sample.bmi, BMI_STEP), 2) + uint(steps(sample.height, HEIGHT_STEP[sample.unit]), 2)
 
 
 LAYOUT: tuple[FieldSpec[WeightSample], ...] = (
@@ -113,7 +113,7 @@ LAYOUT: tuple[FieldSpec[WeightSample], ...] = (
 
 
 def intended_weight(sample: WeightSample, *, final: bool = True, from_memory: bool = False) -> IntendedMeasurement:
-    """Unsuccessful measurements carry no observation and the INVALID flag: an event, not a weight."""
+    """Unsuccessful measurements carry no observation and the MEASUREMENT_UNSUCCESSFUL flag: an event, not a weight."""
     observations = []
     if sample.weight is not None:
         observations.append(observation(Metric.MDC_MASS_BODY_ACTUAL, sample.weight, sample.unit))
@@ -123,7 +123,7 @@ def intended_weight(sample: WeightSample, *, final: bool = True, from_memory: bo
     return IntendedMeasurement(
         kind=ReadingKind.WEIGHT,
         observations=tuple(observations),
-        flags=frozenset() if sample.weight is not None else frozenset({ReadingFlag.INVALID}),
+        flags=frozenset() if sample.weight is not None else frozenset({ReadingFlag.MEASUREMENT_UNSUCCESSFUL}),
         device_time=sample.time_stamp,
         user_id=sample.user_id,
         final=final,

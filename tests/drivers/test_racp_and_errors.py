@@ -116,3 +116,11 @@ def test_glucose_offset_past_year_9999_is_date_out_of_range() -> None:
 def test_uuid_forms_all_resolve() -> None:
     data = bytes.fromhex("64")
     assert decode(0x2A19, data) == decode("0x2A19", data) == decode("00002A19-0000-1000-8000-00805F9B34FB", data)
+
+
+def test_response_to_a_reserved_op_code_decodes() -> None:
+    """Regression (round trip with firmware_sim's GLS server): a server answers an RFU request op code
+    with ``06 00 <that op code> 02`` (op code not supported); drivers refused the whole indication as a
+    reserved value, so a collector could not read a well-formed answer. The echo is kept as an int."""
+    assert decode("2a52", bytes.fromhex("06 00 00 02")) == RacpResponse(0x00, ResponseValue.OP_CODE_NOT_SUPPORTED)
+    assert decode("2a52", bytes.fromhex("06 00 F0 02")) == RacpResponse(0xF0, ResponseValue.OP_CODE_NOT_SUPPORTED)

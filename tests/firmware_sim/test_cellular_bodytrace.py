@@ -59,10 +59,10 @@ def test_bp_example_in_pascals(seed: int) -> None:
             reading_kind=ReadingKind.BLOOD_PRESSURE,
             observations=(
                 Observation(
-                    Metric.MDC_PRESS_BLD_NONINV_SYS, 120.0, Unit.MMHG, source_value=15.999, source_unit=Unit.KPA
+                    Metric.MDC_PRESS_BLD_NONINV_SYS, 120.0, Unit.MMHG, source_value=15999.0, source_unit=Unit.PA
                 ),
                 Observation(
-                    Metric.MDC_PRESS_BLD_NONINV_DIA, 80.0, Unit.MMHG, source_value=10.666, source_unit=Unit.KPA
+                    Metric.MDC_PRESS_BLD_NONINV_DIA, 80.0, Unit.MMHG, source_value=10666.0, source_unit=Unit.PA
                 ),
                 Observation(Metric.MDC_PULS_RATE_NON_INV, 72.0, Unit.PER_MIN),
             ),

@@ -44,6 +44,8 @@ def test_mioconnect_test_traffic_is_never_clinical(patient: Physiology, seed: in
     assert intended.kind == MessageKind.TEST
     assert intended.observations == ()
     assert not intended.billable
+    # Regression (round trip with drivers): test traffic states a time like any message; the intent had none.
+    assert intended.measured_at == AT
 
 
 def test_withings_hint_then_group(patient: Physiology, seed: int) -> None:

@@ -13,8 +13,8 @@ from core.domain import DeviceKind, MeasuredAtSource, Metric, ReadingFlag, Unit
 from firmware_sim.cellular.delivery import MessageKind
 from firmware_sim.cellular.tenovi import TenoviDevice
 from firmware_sim.errors import SimulationError
-from firmware_sim.physiology import BloodPressure, Physiology
-from tests.firmware_sim.cellular_fixtures import fixed
+from firmware_sim.physiology import BloodPressure, PatientProfile, Physiology
+from tests.firmware_sim.cellular_fixtures import FixedPhysiology, fixed
 
 AT = datetime(2025, 3, 4, 14, 1, 47, tzinfo=UTC)  # the reference example's timestamp
 
@@ -144,3 +144,27 @@ def test_timezone_offset_follows_dst(seed: int) -> None:
     (delivery,) = bpm(seed).measure(summer)
     assert delivery.json()[0]["timezone_offset"] == -240
     assert delivery.intended[0].tz_offset_min == -240
+
+
+def test_glucose_sample_type_is_undetermined_and_hi_is_flagged(patient: Physiology, seed: int) -> None:
+    """Regression (round trip with drivers): Tenovi states a location but no sample type, yet the
+    intent claimed capillary plasma; and a value at the meter's ceiling, posted with
+    ``alert: sensor_result_above_range``, carried no flag in the intent."""
+    meter = TenoviDevice(DeviceKind.GLUCOMETER, patient, np.random.default_rng(seed), "p1", battery_report_rate=0.0)
+    for i in range(200):
+        (delivery,) = meter.measure(AT + timedelta(minutes=30 * i))
+        (document,) = delivery.json()
+        (intended,) = delivery.intended
+        assert [o.metric for o in intended.observations] == [Metric.MDC_CONC_GLU_UNDETERMINED_PLASMA]
+        above = document["filter_params"].get("alert") == "sensor_result_above_range"
+        assert (ReadingFlag.RESULT_ABOVE_RANGE in intended.flags) == above
+    (delivery,) = TenoviDevice(DeviceKind.GLUCOMETER, _VeryHigh(PatientProfile(frozenset())), meter.rng, "p1").measure(
+        AT
+    )
+    assert delivery.json()[0]["filter_params"]["alert"] == "sensor_result_above_range"
+    assert delivery.intended[0].flags == {ReadingFlag.RESULT_ABOVE_RANGE}
+
+
+class _VeryHigh(FixedPhysiology):
+    def glucose(self, at: datetime) -> float:
+        return 650.0

@@ -13,6 +13,7 @@ from firmware_sim.gatt import uuids
 from firmware_sim.gatt.blood_pressure import (
     LAYOUT,
     BloodPressureSample,
+    CuffPressureDetails,
     Feature,
     MeasurementStatus,
     encode_blood_pressure,
@@ -77,7 +78,7 @@ def test_vector_3_nan_map_unknown_user_status() -> None:
             Observation(DIA, 90.0, Unit.MMHG),
             Observation(PULSE, 180.0, Unit.PER_MIN),
         ),  # a NaN MAP is "not provided" (§4.1), so it is not intended either
-        flags=frozenset({ReadingFlag.PULSE_RATE_OUT_OF_RANGE}),
+        flags=frozenset({ReadingFlag.PULSE_RATE_OUT_OF_RANGE, ReadingFlag.PULSE_RATE_ABOVE_RANGE}),
         device_time=when,
         user_id=0xFF,
         status=0x0008,
@@ -91,6 +92,9 @@ def test_intermediate_cuff_pressure_vector() -> None:
     assert encoded.characteristic == uuids.INTERMEDIATE_CUFF_PRESSURE
     assert encoded.data == bytes.fromhex("04 A5 00 FF 07 FF 07 48 00")
     assert not encoded.intended.final
+    # The cuff pressure is not a systolic pressure: only the pulse is an observation (round trip with drivers).
+    assert encoded.intended.observations == (Observation(PULSE, 72.0, Unit.PER_MIN),)
+    assert encoded.intended.details == CuffPressureDetails(165, Unit.MMHG)
 
 
 @pytest.mark.parametrize(
@@ -113,16 +117,36 @@ def test_feature_vectors(features: Feature, expected: str) -> None:
 
 def test_every_status_bit_maps_to_its_flag() -> None:
     expected = {
-        MeasurementStatus.BODY_MOVEMENT: ReadingFlag.BODY_MOVEMENT,
-        MeasurementStatus.CUFF_TOO_LOOSE: ReadingFlag.CUFF_FIT_LOOSE,
-        MeasurementStatus.IRREGULAR_PULSE: ReadingFlag.IRREGULAR_PULSE,
-        MeasurementStatus.PULSE_RATE_ABOVE_RANGE: ReadingFlag.PULSE_RATE_OUT_OF_RANGE,
-        MeasurementStatus.PULSE_RATE_BELOW_RANGE: ReadingFlag.PULSE_RATE_OUT_OF_RANGE,
-        MeasurementStatus.IMPROPER_POSITION: ReadingFlag.IMPROPER_POSITION,
+        MeasurementStatus.BODY_MOVEMENT: {ReadingFlag.BODY_MOVEMENT},
+        MeasurementStatus.CUFF_TOO_LOOSE: {ReadingFlag.CUFF_FIT_LOOSE},
+        MeasurementStatus.IRREGULAR_PULSE: {ReadingFlag.IRREGULAR_PULSE},
+        MeasurementStatus.PULSE_RATE_ABOVE_RANGE: {
+            ReadingFlag.PULSE_RATE_OUT_OF_RANGE,
+            ReadingFlag.PULSE_RATE_ABOVE_RANGE,
+        },
+        MeasurementStatus.PULSE_RATE_BELOW_RANGE: {
+            ReadingFlag.PULSE_RATE_OUT_OF_RANGE,
+            ReadingFlag.PULSE_RATE_BELOW_RANGE,
+        },
+        MeasurementStatus.IMPROPER_POSITION: {ReadingFlag.IMPROPER_POSITION},
     }
-    for bit, flag in expected.items():
+    for bit, flags in expected.items():
         intended = encode_blood_pressure(BloodPressureSample(120, 80, 93, status=int(bit))).intended
-        assert intended.flags == {flag}
+        assert intended.flags == flags
+
+
+def test_pulse_rate_range_value_3_is_rfu_and_raises_no_flag() -> None:
+    """Regression (round trip with drivers): bits 3-4 are one 2-bit value and 3 is RFU (reference
+    §4.1), which a receiver ignores (§0); the intent flagged it "out of range" by testing each bit."""
+    status = MeasurementStatus.PULSE_RATE_ABOVE_RANGE | MeasurementStatus.PULSE_RATE_BELOW_RANGE
+    assert encode_blood_pressure(BloodPressureSample(120, 80, 93, status=int(status))).intended.flags == set()
+
+
+def test_map_zero_is_not_provided() -> None:
+    """Regression (round trip with drivers): Beurer BM85 sends MAP 0 for "not provided" and the
+    reference says to treat it so (§4.1, §11); the intent kept it as a 0 mmHg observation."""
+    intended = encode_blood_pressure(BloodPressureSample(120, 80, 0)).intended
+    assert [o.metric for o in intended.observations] == [SYS, DIA]
 
 
 # Field sizes by presence flag, from reference §4.1's table (not from the encoder's layout).

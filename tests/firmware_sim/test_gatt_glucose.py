@@ -88,6 +88,7 @@ def test_vector_3_mmol_lo_status_context_follows() -> None:
                 source_unit=Unit.MMOL_PER_L,
             ),
         ),
+        flags=frozenset({ReadingFlag.RESULT_BELOW_RANGE}),
         device_time=base,
         sequence_number=16,
         status=0x0040,
@@ -134,13 +135,28 @@ def test_hi_and_lo_are_infinities_with_their_status_bits() -> None:
     measurement, _ = encode_glucose_record(lo)
     assert measurement.data[10:12] == bytes.fromhex("02 08")
     assert measurement.intended.observations[0].special == SpecialValue.NEGATIVE_INFINITY
-    assert measurement.intended.flags == frozenset()
+    # One flag per status bit (round trip with drivers): the "LO" the meter showed stays a flag too.
+    assert measurement.intended.flags == {ReadingFlag.RESULT_BELOW_RANGE}
 
 
 def test_status_bits_map_to_flags() -> None:
     status = SensorStatus.BATTERY_LOW | SensorStatus.TIME_FAULT | SensorStatus.STRIP_INSERTION_ERROR
     measurement, _ = encode_glucose_record(GlucoseSample(1, datetime(2026, 1, 1), None, 100, status=int(status)))
-    assert measurement.intended.flags == {ReadingFlag.LOW_BATTERY, ReadingFlag.CLOCK_NOT_SET, ReadingFlag.INVALID}
+    assert measurement.intended.flags == {
+        ReadingFlag.LOW_BATTERY,
+        ReadingFlag.TIME_FAULT,
+        ReadingFlag.STRIP_INSERTION_ERROR,
+    }
+
+
+def test_sensor_status_flags_are_one_per_bit() -> None:
+    """Regression (round trip with drivers): the intent folded the twelve Sensor Status bits into four
+    generic flags (strip and sample errors into INVALID, temperature into QUESTIONABLE, time fault into
+    CLOCK_NOT_SET) and dropped HI/LO, while core.domain names one flag per SIG status bit so that none
+    is lost on the way to a clinician; RFU bits 12-15 raise none."""
+    for bit in range(16):
+        measurement, _ = encode_glucose_record(GlucoseSample(1, datetime(2026, 1, 1), None, 100, status=1 << bit))
+        assert len(measurement.intended.flags) == (1 if bit < 12 else 0)
 
 
 # Sizes by presence flag, from reference §5.1's and §5.2's tables.

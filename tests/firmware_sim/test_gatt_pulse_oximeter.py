@@ -51,7 +51,7 @@ def test_continuous_measurement_unavailable_vector() -> None:
     encoded = encode_continuous(ContinuousSample(96, 79, measurement_status=status))
     assert encoded.characteristic == uuids.PLX_CONTINUOUS_MEASUREMENT
     assert encoded.data == bytes.fromhex("04 60 00 4F 00 00 20")
-    assert encoded.intended.flags == {ReadingFlag.INVALID}
+    assert encoded.intended.flags == {ReadingFlag.MEASUREMENT_UNAVAILABLE}
     assert encoded.intended.device_time is None
 
 
@@ -69,8 +69,25 @@ def test_stored_spot_check_is_from_memory_and_sensor_faults_flag() -> None:
     sensor = DeviceSensorStatus.SENSOR_DISPLACED | DeviceSensorStatus.EQUIPMENT_MALFUNCTION
     encoded = encode_spot_check(SpotCheckSample(95, 80, datetime(2026, 1, 1), int(status), int(sensor), 2.5))
     assert encoded.intended.from_device_memory
-    assert encoded.intended.flags == {ReadingFlag.SENSOR_FAULT, ReadingFlag.DEVICE_FAULT}
+    assert encoded.intended.flags == {
+        ReadingFlag.VALIDATED_DATA,
+        ReadingFlag.FROM_MEASUREMENT_STORAGE,
+        ReadingFlag.SENSOR_DISPLACED,
+        ReadingFlag.EQUIPMENT_MALFUNCTION,
+    }
     assert encoded.data[-2:] == bytes.fromhex("19 F0")  # PAI 2.5 % = 25 × 10^-1
+
+
+def test_plx_status_flags_are_one_per_bit() -> None:
+    """Regression (round trip with drivers): the intent folded PLX status bits into QUESTIONABLE,
+    INVALID (invalid or unavailable), DEVICE_FAULT and SENSOR_FAULT (five sensor bits) and dropped the
+    rest, such as "data from measurement storage"; core.domain names one flag per SIG status bit."""
+    for bit in range(16):
+        encoded = encode_spot_check(SpotCheckSample(95, 80, measurement_status=1 << bit))
+        assert len(encoded.intended.flags) == (1 if bit >= 5 else 0)
+    for bit in range(24):
+        encoded = encode_spot_check(SpotCheckSample(95, 80, device_sensor_status=1 << bit))
+        assert len(encoded.intended.flags) == (1 if bit < 16 else 0)
 
 
 def test_every_presence_combination() -> None:

@@ -66,7 +66,11 @@ def test_vector_3_unsuccessful() -> None:
     encoded = encode_weight(WeightSample(None, Unit.KG, when, 1))
     assert encoded.data == bytes.fromhex("06 FF FF E8 07 03 09 07 05 00 01")
     assert encoded.intended == IntendedMeasurement(
-        kind=ReadingKind.WEIGHT, observations=(), flags=frozenset({ReadingFlag.INVALID}), device_time=when, user_id=1
+        kind=ReadingKind.WEIGHT,
+        observations=(),
+        flags=frozenset({ReadingFlag.MEASUREMENT_UNSUCCESSFUL}),
+        device_time=when,
+        user_id=1,
     )
 
 

@@ -252,7 +252,7 @@ def test_battery_change_resets_the_clock_and_flags_time_fault(
     (frame, _done) = meter.transmit(t0)
     assert frame.intended is not None
     assert frame.intended.device_time == datetime(2020, 1, 1, 0, 1)
-    assert ReadingFlag.CLOCK_NOT_SET in frame.intended.flags
+    assert ReadingFlag.TIME_FAULT in frame.intended.flags
 
 
 def test_low_battery_is_annunciated(patient: Physiology, clock: DeviceClock, seed: int, t0: datetime) -> None:

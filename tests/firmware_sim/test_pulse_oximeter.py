@@ -75,4 +75,4 @@ def test_features_and_questionable_readings(patient: Physiology, clock: DeviceCl
     oximeter.subscribe(SPOT, t0)
     flags = [f.intended.flags for f in oximeter.transmit(t0) if f.intended]
     assert 20 < sum(ReadingFlag.QUESTIONABLE in f for f in flags) < 120  # about 3 %
-    assert 3 < sum(ReadingFlag.INVALID in f for f in flags) < 50  # about 1 %
+    assert 3 < sum(ReadingFlag.MEASUREMENT_UNAVAILABLE in f for f in flags) < 50  # about 1 %

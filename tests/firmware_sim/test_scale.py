@@ -103,7 +103,7 @@ def test_unsuccessful_weighings_are_events_not_weights(
         scale.measure(t0 + timedelta(hours=i))
     scale.connect(t0)
     scale.subscribe(WM, t0)
-    failed = [f for f in scale.transmit(t0) if f.intended and ReadingFlag.INVALID in f.intended.flags]
+    failed = [f for f in scale.transmit(t0) if f.intended and ReadingFlag.MEASUREMENT_UNSUCCESSFUL in f.intended.flags]
     assert 3 < len(failed) < 50  # about 1 %
     assert all(f.data[1:3] == b"\xff\xff" and f.intended and f.intended.observations == () for f in failed)
 
