@@ -549,11 +549,22 @@ def evaluable(reading: NewReading) -> bool:
     return not (reading.flags & DISQUALIFYING_FLAGS)
 
 
-def evaluate(reading: NewReading, history: Sequence[Sample], patient: Patient, now: datetime) -> list[Finding]:
+RuleErrorHandler = Callable[[Rule, Exception], None]
+
+
+def evaluate(
+    reading: NewReading,
+    history: Sequence[Sample],
+    patient: Patient,
+    now: datetime,
+    on_rule_error: RuleErrorHandler | None = None,
+) -> list[Finding]:
     """Every finding for one newly stored reading, given the patient's accepted history before it.
 
     Returns at most one FIRE/PEND finding per rule family (the most severe), plus CANCEL findings for
-    confirm rules whose condition the new set no longer meets."""
+    confirm rules whose condition the new set no longer meets. With ``on_rule_error``, a rule that
+    raises is reported to it and skipped, so one defective rule cannot silence the others (the ingest
+    hook records it); without it, the error propagates (tests)."""
     if not evaluable(reading):
         return []
     late = is_late(reading)
@@ -564,18 +575,33 @@ def evaluate(reading: NewReading, history: Sequence[Sample], patient: Patient, n
             continue
         params = thresholds(rule, patient)
         inputs = Inputs(reading, history, rule.set_window)
-        evidence = rule.judge(inputs, params)
-        if rule.family in raised_families:
+        try:
+            finding = _judge(rule, inputs, params, late, now)
+        except Exception as exc:  # the rule-defect boundary documented above
+            if on_rule_error is None:
+                raise
+            on_rule_error(rule, exc)
             continue
-        if evidence is None:
+        if finding is None:
+            continue
+        if rule.family in raised_families:
+            # A more severe rule of the family raised: this one neither raises nor keeps waiting.
             if rule.mode is Mode.CONFIRM:
                 findings.append(_finding(rule, Action.CANCEL, params, Evidence({}, ()), late=late))
             continue
-        finding = _decide(rule, inputs, params, evidence, late, now)
-        if finding is not None:
+        if finding.action is not Action.CANCEL:
             raised_families.add(rule.family)
-            findings.append(finding)
+        findings.append(finding)
     return findings
+
+
+def _judge(rule: Rule, inputs: Inputs, params: Params, late: bool, now: datetime) -> Finding | None:
+    evidence = rule.judge(inputs, params)
+    if evidence is None:
+        if rule.mode is Mode.CONFIRM:
+            return _finding(rule, Action.CANCEL, params, Evidence({}, ()), late=late)
+        return None
+    return _decide(rule, inputs, params, evidence, late, now)
 
 
 def _decide(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
+from alerts.hook import AlertEvaluation
 from carehub.runtime import migrate_if_asked, stop_on_signals, tune_gc_for_throughput
 from core.errors import CarehubError
 from core.logs import configure_logging
@@ -28,7 +30,7 @@ def register(subparsers: Any) -> None:
 def stored_readings_hooks(settings: IngestSettings) -> list[StoredReadingsHook]:
     """The work each ingest transaction does for the readings it stored, in the order it runs
     (see :mod:`ingest.hooks`). Alert evaluation and device activation register here."""
-    return []
+    return [AlertEvaluation(clock=lambda: datetime.now(UTC))]
 
 
 def run(args: argparse.Namespace) -> int:
