@@ -490,3 +490,14 @@ def set_override(
             ),
         )
     return version
+
+
+def resolve_cleared(conn: Conn, practice_id: str, alert_id: str, *, at: datetime) -> None:
+    """The system resolves an operational or adherence alert whose condition cleared (no user)."""
+    conn.execute(
+        "UPDATE alerts SET status = 'resolved', resolved_at = %s, resolve_note = 'condition cleared', "
+        "acknowledged_at = coalesce(acknowledged_at, %s) WHERE id = %s",
+        (at, at, alert_id),
+    )
+    record_event(conn, alert_id, practice_id, "resolved", at, note="condition cleared")
+    publish(conn, alert_id, "resolved")
