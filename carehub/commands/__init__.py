@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from carehub.commands import alerts, db, decode, demo, ingest, notifier
+from carehub.commands import alerts, db, decode, demo, ingest, notifier, scheduler
 
-COMMANDS: tuple[ModuleType, ...] = (demo, db, ingest, decode, notifier, alerts)
+COMMANDS: tuple[ModuleType, ...] = (demo, db, ingest, decode, notifier, scheduler, alerts)
