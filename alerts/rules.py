@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -210,12 +211,41 @@ class Rule:
     applies: Callable[[Profile], bool] = field(default=lambda profile: True)
 
 
+class History:
+    """A patient's accepted samples indexed by metric and time, so each judge's window is a binary
+    search rather than a scan (evaluation runs in the ingest transaction, per reading). It may hold
+    samples later than the reading being judged: every judge bounds its windows by the reading's time."""
+
+    __slots__ = ("_by_metric", "_times")
+
+    def __init__(self, samples: Iterable[Sample] = ()) -> None:
+        by_metric: dict[int, list[Sample]] = {}
+        for sample in samples:
+            by_metric.setdefault(sample.metric, []).append(sample)
+        for values in by_metric.values():
+            values.sort(key=lambda s: s.measured_at)
+        self._by_metric = by_metric
+        self._times = {m: [s.measured_at for s in v] for m, v in by_metric.items()}
+
+    def between(self, metrics: Iterable[int], since: datetime, until: datetime, *, after: bool = False) -> list[Sample]:
+        """Samples of ``metrics`` measured in [since, until] (or (since, until] with ``after``), by time."""
+        found: list[Sample] = []
+        for metric in metrics:
+            times = self._times.get(metric)
+            if not times:
+                continue
+            lo = (bisect_right if after else bisect_left)(times, since)
+            found.extend(self._by_metric[metric][lo : bisect_right(times, until)])
+        found.sort(key=lambda s: s.measured_at)
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class Inputs:
-    """What a judge may look at: the new reading, the history before it, and the rule's set window."""
+    """What a judge may look at: the new reading, the patient's history, and the rule's set window."""
 
     reading: NewReading
-    history: Sequence[Sample]
+    history: History
     set_window: timedelta
 
     def current_set(self, metrics: frozenset[int]) -> list[Sample]:
@@ -223,22 +253,19 @@ class Inputs:
         own = [s for s in self.reading.samples() if s.metric in metrics]
         if not own:
             return []
-        start = self.reading.measured_at - self.set_window
+        if not self.set_window:
+            return own
+        at = self.reading.measured_at
         earlier = [
             s
-            for s in self.history
-            if s.metric in metrics
-            and s.device_id == self.reading.device_id
-            and start < s.measured_at <= self.reading.measured_at
-            and s.reading_id != self.reading.reading_id
+            for s in self.history.between(metrics, at - self.set_window, at, after=True)
+            if s.device_id == self.reading.device_id and s.reading_id != self.reading.reading_id
         ]
         return earlier + own
 
     def before(self, metrics: frozenset[int], since: datetime, until: datetime) -> list[Sample]:
-        return sorted(
-            (s for s in self.history if s.metric in metrics and since <= s.measured_at <= until),
-            key=lambda s: s.measured_at,
-        )
+        """History samples in [since, until], never the reading being judged."""
+        return [s for s in self.history.between(metrics, since, until) if s.reading_id != self.reading.reading_id]
 
 
 def _mean(samples: Iterable[Sample], metrics: frozenset[int]) -> float | None:
@@ -554,7 +581,7 @@ RuleErrorHandler = Callable[[Rule, Exception], None]
 
 def evaluate(
     reading: NewReading,
-    history: Sequence[Sample],
+    history: Sequence[Sample] | History,
     patient: Patient,
     now: datetime,
     on_rule_error: RuleErrorHandler | None = None,
@@ -568,13 +595,14 @@ def evaluate(
     if not evaluable(reading):
         return []
     late = is_late(reading)
+    indexed = history if isinstance(history, History) else History(history)
     findings: list[Finding] = []
     raised_families: set[str] = set()
     for rule in sorted(RULES, key=lambda r: -r.severity.rank):
         if not (rule.metrics & reading.values.keys()) or not rule.applies(patient.profile):
             continue
         params = thresholds(rule, patient)
-        inputs = Inputs(reading, history, rule.set_window)
+        inputs = Inputs(reading, indexed, rule.set_window)
         try:
             finding = _judge(rule, inputs, params, late, now)
         except Exception as exc:  # the rule-defect boundary documented above
@@ -643,8 +671,7 @@ def _repeat_confirms(rule: Rule, inputs: Inputs, params: Params, evidence: Evide
             frozenset(),
             {s.metric: s.value for s in group if s.reading_id == last.reading_id},
         )
-        prior = [s for s in inputs.history if s.measured_at < last.measured_at or s in group]
-        repeat = rule.judge(Inputs(as_new, prior, rule.set_window), params)
+        repeat = rule.judge(Inputs(as_new, inputs.history, rule.set_window), params)
         if repeat is not None:
             return Evidence(dict(evidence.observed), repeat.reading_ids + evidence.reading_ids)
     return None

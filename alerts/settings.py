@@ -6,7 +6,7 @@ import socket
 
 from pydantic import Field
 
-from core.settings import DatabaseSettings, MqttSettings, ServiceSettings
+from core.settings import CarehubSettings, DatabaseSettings, MqttSettings, ServiceSettings
 
 
 def _default_worker_id() -> str:
@@ -32,3 +32,13 @@ class SchedulerSettings(DatabaseSettings, MqttSettings, ServiceSettings):
     scheduler_tick_s: float = Field(default=30.0, gt=0, description="How often time-driven rules are evaluated.")
     scheduler_escalate_after_s: float = Field(default=7200.0, gt=0, description="ALERT-4 (default 2 h).")
     scheduler_session_expiry_s: int = Field(default=3600, ge=0)
+
+
+class AlertEvaluationSettings(CarehubSettings):
+    """Read by ``carehub ingest``'s composition root next to its own settings."""
+
+    alerts_evaluate: bool = Field(
+        default=True,
+        description="Evaluate reading-driven alert rules in the ingest transaction. Off only to measure "
+        "its cost (bench/alerts.py): with it off, no clinical alert is ever raised.",
+    )

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -274,22 +274,43 @@ def patient_contexts(conn: Conn, patient_ids: Iterable[str], at: datetime) -> di
     return {p: Patient(Profile(frozenset(keys[p])), overrides[p]) for p in ids}
 
 
-HISTORY_DAYS = 30
-"""The longest look-back of any rule (TEMP-W2's 30-day median)."""
-
-
-def history(conn: Conn, patient_id: str, metrics: Iterable[int], until: datetime, lookback: timedelta) -> list[Sample]:
-    """Accepted observations of the patient before ``until``: no disqualifying flags (ALERT-1), glucose
-    meter LO/HI as -inf/+inf, other specials left out."""
+def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Iterable[int]]]) -> dict[str, list[Sample]]:
+    """Accepted observations per patient in one query, each patient in its own (since, until] window
+    and metrics: no disqualifying flags (ALERT-1), glucose meter LO/HI as -inf/+inf, other specials
+    left out."""
+    if not windows:
+        return {}
     rows = conn.execute(
-        """SELECT reading_id::text, device_id::text, metric, value, special, measured_at
-             FROM readings
-            WHERE patient_id = %s AND metric = ANY(%s) AND measured_at > %s AND measured_at <= %s
-              AND NOT coalesce(flags && %s::text[], false)
-              AND (value IS NOT NULL OR special IN ('+INF', '-INF'))""",
-        (patient_id, list(metrics), until - lookback, until, sorted(DISQUALIFYING_FLAGS)),
+        """SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric, r.value, r.special,
+                  r.measured_at
+             FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS w(patient_id, since, until,
+                  metrics)
+             JOIN readings r ON r.patient_id = w.patient_id AND r.metric = ANY(w.metrics::int[])
+                  AND r.measured_at > w.since AND r.measured_at <= w.until
+            WHERE NOT coalesce(r.flags && %s::text[], false)
+              AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))""",
+        (
+            [w[0] for w in windows],
+            [w[1] for w in windows],
+            [w[2] for w in windows],
+            ["{" + ",".join(str(m) for m in sorted(w[3])) + "}" for w in windows],
+            sorted(DISQUALIFYING_FLAGS),
+        ),
     ).fetchall()
-    return [Sample(r[0], r[1], r[2], special_value(r[3], r[4]), r[5]) for r in rows]
+    found: dict[str, list[Sample]] = {}
+    for patient_id, *sample in rows:
+        found.setdefault(patient_id, []).append(
+            Sample(sample[0], sample[1], sample[2], special_value(sample[3], sample[4]), sample[5])
+        )
+    return found
+
+
+def pending_rules(conn: Conn, patient_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(patient id, rule id) of every confirmation waiting for these patients."""
+    rows = conn.execute(
+        "SELECT patient_id::text, rule_id FROM alert_pending WHERE patient_id = ANY(%s::uuid[])", (list(patient_ids),)
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
 
 
 def special_value(value: float | None, special: str | None) -> float:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.hook import AlertEvaluation
+from alerts.settings import AlertEvaluationSettings
 from carehub.runtime import migrate_if_asked, stop_on_signals, tune_gc_for_throughput
 from core.errors import CarehubError
 from core.logs import configure_logging
@@ -30,6 +31,8 @@ def register(subparsers: Any) -> None:
 def stored_readings_hooks(settings: IngestSettings) -> list[StoredReadingsHook]:
     """The work each ingest transaction does for the readings it stored, in the order it runs
     (see :mod:`ingest.hooks`). Alert evaluation and device activation register here."""
+    if not AlertEvaluationSettings().alerts_evaluate:
+        return []
     return [AlertEvaluation(clock=lambda: datetime.now(UTC))]
 
 
