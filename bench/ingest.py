@@ -395,7 +395,9 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def carehub_ingest(port: int, url: str, stream: Stream, workers: int, workdir: Path) -> Result:
+def carehub_ingest(
+    port: int, url: str, stream: Stream, workers: int, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Result:
     names = [f"bench-{workers}-{i}-{secrets.token_hex(2)}" for i in range(workers)]
     # Its own shared group: the broker keeps routing a share to every member session that has not
     # expired, including the previous contender's (DESIGN.md §9).
@@ -403,7 +405,13 @@ def carehub_ingest(port: int, url: str, stream: Stream, workers: int, workdir: P
 
     def spawn(name: str) -> IngestProcess:
         return IngestProcess.start(
-            name=name, database_url=url, mqtt_port=port, workdir=workdir, topic_root=TOPIC_ROOT, shared_group=group
+            name=name,
+            database_url=url,
+            mqtt_port=port,
+            workdir=workdir,
+            topic_root=TOPIC_ROOT,
+            shared_group=group,
+            extra_env=extra_env,
         )
 
     # create the persistent sessions, then let the broker queue the whole stream for them

@@ -4,6 +4,30 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from carehub.commands import db, decode, demo, devices, ingest, patients, provisioning_service, shipments
+from carehub.commands import (
+    alerts,
+    db,
+    decode,
+    demo,
+    devices,
+    ingest,
+    notifier,
+    patients,
+    provisioning_service,
+    scheduler,
+    shipments,
+)
 
-COMMANDS: tuple[ModuleType, ...] = (demo, db, ingest, decode, devices, patients, shipments, provisioning_service)
+COMMANDS: tuple[ModuleType, ...] = (
+    demo,
+    db,
+    ingest,
+    decode,
+    devices,
+    patients,
+    shipments,
+    provisioning_service,
+    notifier,
+    scheduler,
+    alerts,
+)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
+from alerts.hook import AlertEvaluation
+from alerts.settings import AlertEvaluationSettings
 from carehub.runtime import migrate_if_asked, stop_on_signals, tune_gc_for_throughput
 from core.errors import CarehubError
 from core.logs import configure_logging
@@ -29,7 +32,10 @@ def register(subparsers: Any) -> None:
 def stored_readings_hooks(settings: IngestSettings) -> list[StoredReadingsHook]:
     """The work each ingest transaction does for the readings it stored, in the order it runs
     (see :mod:`ingest.hooks`). Alert evaluation and device activation register here."""
-    return [ActivationHook()]
+    hooks: list[StoredReadingsHook] = [ActivationHook()]
+    if AlertEvaluationSettings().alerts_evaluate:
+        hooks.append(AlertEvaluation(clock=lambda: datetime.now(UTC)))
+    return hooks
 
 
 def run(args: argparse.Namespace) -> int:

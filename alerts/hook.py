@@ -1,0 +1,217 @@
+"""Reading-driven alert evaluation inside the ingest transaction (an :mod:`ingest.hooks` hook).
+
+For each newly stored reading, in measured order: load the patient's profile and overrides, the
+accepted history the reading's rules need, run :func:`alerts.rules.evaluate`, and apply its findings
+through :mod:`alerts.store` on the same connection. The alert, its readings and its outbox rows
+therefore commit or roll back with the reading.
+
+Failure policy (chosen so that a rule defect never loses a reading): a rule that raises is skipped
+for that reading, logged, counted, and recorded in ``alert_evaluation_failures``; the other rules
+still run. The findings of the whole batch are stored in one savepoint; if that fails with a
+non-transient database error (a constraint, a bad value), it rolls back and the batch is redone
+patient by patient, each in its own savepoint, so only the patient whose findings cannot be stored
+loses them (recorded the same way) and every reading still commits. Transient database errors
+(connection lost, deadlock, serialization) propagate, so ingest retries the whole batch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from alerts import store
+from alerts.rules import (
+    DIA,
+    GLUCOSE,
+    PULSE,
+    RULES,
+    SPO2,
+    SYS,
+    TEMP,
+    WEIGHT,
+    Action,
+    History,
+    NewReading,
+    Patient,
+    Rule,
+    evaluable,
+    evaluate,
+)
+from ingest.hooks import StoredReading
+
+logger = logging.getLogger(__name__)
+
+LOOKBACK: dict[int, timedelta] = {
+    SYS: timedelta(days=7),
+    DIA: timedelta(days=7),
+    **{m: timedelta(hours=24) for m in GLUCOSE},
+    **{m: timedelta(hours=1) for m in PULSE},
+}
+"""How far back each metric's rules look for every patient (BP-I1 7 days, GLU-W2 24 h). Weight (8 days,
+WT-W1), SpO2 (14 days, SPO2-W1c) and temperature (30 days, TEMP-W2) reach back that far only for the
+patients whose profile or opt-in enables those rules (see :func:`lookback`)."""
+
+EVALUATED_METRICS = frozenset(m for rule in RULES for m in rule.metrics)
+
+
+@dataclass
+class EvaluationCounters:
+    readings: int = 0
+    findings: int = 0
+    rule_errors: int = 0
+    store_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+
+def new_reading(reading: StoredReading) -> NewReading:
+    values: dict[int, float] = {}
+    for obs in reading.observations:
+        if obs.metric not in EVALUATED_METRICS:
+            continue
+        if obs.value is not None:
+            values[obs.metric] = obs.value
+        elif obs.metric in GLUCOSE and obs.special in ("+INF", "-INF"):
+            values[obs.metric] = math.inf if obs.special == "+INF" else -math.inf
+    return NewReading(
+        reading_id=reading.reading_id,
+        device_id=reading.device_id,
+        measured_at=reading.measured_at,
+        received_at=reading.received_at,
+        flags=frozenset(reading.flags),
+        values=values,
+    )
+
+
+def lookback(metric: int, patient: Patient) -> timedelta:
+    if metric == WEIGHT:
+        return timedelta(days=8) if patient.profile.heart_failure else timedelta(0)
+    if metric == SPO2:
+        return timedelta(days=14) if patient.profile.chronic_lung else timedelta(minutes=30)
+    if metric == TEMP:
+        return timedelta(days=30) if patient.overrides.get("TEMP-W2", {}).get("enabled", 0) >= 1 else timedelta(hours=1)
+    return LOOKBACK.get(metric, timedelta(hours=1))
+
+
+def related_metrics(metrics: Iterable[int]) -> frozenset[int]:
+    """Every metric a rule touching ``metrics`` reads (a BP reading's rules also read pulse)."""
+    present = set(metrics)
+    return frozenset(m for rule in RULES if rule.metrics & present for m in rule.metrics)
+
+
+@dataclass
+class _Patient:
+    practice_id: str
+    patient_id: str
+    readings: list[NewReading]
+
+
+class AlertEvaluation:
+    """The ``alerts`` hook. ``clock`` gives the evaluation time (injected; confirmation windows and
+    late-reading labels are measured against it).
+
+    Per transaction it makes a fixed number of queries whatever the batch size (profiles and
+    overrides, pending confirmations, the history window of every patient in the batch), then one
+    statement per finding that changes something."""
+
+    name = "alerts"
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self.counters = EvaluationCounters()
+
+    def on_stored(self, conn: psycopg.Connection[Any], readings: list[StoredReading]) -> None:
+        now = self._clock()
+        groups: dict[str, _Patient] = {}
+        for stored in sorted(readings, key=lambda r: r.measured_at):
+            reading = new_reading(stored)
+            if reading.values and evaluable(reading):
+                group = groups.setdefault(stored.patient_id, _Patient(stored.practice_id, stored.patient_id, []))
+                group.readings.append(reading)
+        if not groups:
+            return
+        try:
+            with conn.transaction():
+                self._evaluate(conn, list(groups.values()), now)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except psycopg.Error:
+            logger.exception("storing alert findings failed; retrying patient by patient")
+        else:
+            return
+        for group in groups.values():  # isolate the patient whose findings cannot be stored
+            try:
+                with conn.transaction():
+                    self._evaluate(conn, [group], now)
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise
+            except psycopg.Error as exc:
+                logger.exception(
+                    "storing alert findings failed; readings kept", extra={"readings": len(group.readings)}
+                )
+                self.counters.add(store_errors=1)
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                self._record_failures(conn, group.practice_id, [(r.reading_id, "*", error) for r in group.readings])
+
+    def _evaluate(self, conn: psycopg.Connection[Any], groups: list[_Patient], now: datetime) -> None:
+        ids = [g.patient_id for g in groups]
+        patients = store.patient_contexts(conn, ids, now)
+        pending = store.pending_rules(conn, ids)
+        windows = []
+        for g in groups:
+            metrics = related_metrics(m for r in g.readings for m in r.values)
+            back = max(lookback(m, patients[g.patient_id]) for m in metrics)
+            windows.append((g.patient_id, g.readings[0].measured_at - back, g.readings[-1].measured_at, metrics))
+        histories = store.histories(conn, windows)
+        for g in groups:
+            patient = patients[g.patient_id]
+            history = History(histories.get(g.patient_id, ()))
+            failures: list[tuple[str, str, str]] = []
+            for reading in g.readings:
+
+                def on_rule_error(
+                    rule: Rule,
+                    exc: Exception,
+                    reading_id: str = reading.reading_id,
+                    failures: list[tuple[str, str, str]] = failures,
+                ) -> None:
+                    logger.error(
+                        "alert rule failed; reading kept, rule skipped",
+                        exc_info=exc,
+                        extra={"rule_id": rule.rule_id, "reading_id": reading_id},
+                    )
+                    failures.append((reading_id, rule.rule_id, f"{type(exc).__name__}: {exc}"[:2000]))
+
+                findings = evaluate(reading, history, patient, now, on_rule_error=on_rule_error)
+                for finding in findings:
+                    key = (g.patient_id, finding.rule_id)
+                    if finding.action is Action.CANCEL and key not in pending:
+                        continue  # nothing is waiting: no statement
+                    store.apply_finding(conn, g.practice_id, g.patient_id, finding, now)
+                    if finding.action is Action.PEND:
+                        pending.add(key)
+                    else:
+                        pending.discard(key)
+                self.counters.add(readings=1, findings=len(findings))
+            if failures:
+                self.counters.add(rule_errors=len(failures))
+                self._record_failures(conn, g.practice_id, failures)
+
+    @staticmethod
+    def _record_failures(conn: psycopg.Connection[Any], practice_id: str, failures: list[tuple[str, str, str]]) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO alert_evaluation_failures (practice_id, reading_id, rule_id, error) "
+                "VALUES (%s, %s, %s, %s)",
+                [(practice_id, reading_id, rule_id, error) for reading_id, rule_id, error in failures],
+            )

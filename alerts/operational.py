@@ -1,0 +1,98 @@
+"""Time-driven rules as pure decisions: device and hub rules (``reference/rpm-ccm-rules.md`` §C.4),
+adherence (§C.3 ADH-1/ADH-2) and which hub status message to believe. The scheduler feeds them rows
+and the current time; nothing here reads a clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from alerts.rules import Severity
+
+RULE_VERSION = 1
+HUB_MISSING_WARNING = timedelta(hours=24)
+HUB_MISSING_CRITICAL = timedelta(hours=72)
+DEVICE_SILENT_CRITICAL = timedelta(days=7)
+BATTERY_WARNING_PCT = 20
+BATTERY_CRITICAL_PCT = 10
+CLOCK_OFFSET_INFO_S = 600.0
+ADHERENCE_INFO_DAYS = 3
+ADHERENCE_WARNING_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    rule_id: str
+    severity: Severity
+    thresholds: dict[str, Any]
+    observed: dict[str, Any]
+
+
+def hub_missing(state: str, changed_at: datetime, now: datetime) -> Decision | None:
+    """DEV-3 / DEV-4: the hub is offline or lost (its Will) for more than 24 h / 72 h. An online hub
+    keeps its MQTT session alive, so "heartbeat missing" is the time since it stopped being online."""
+    if state == "online":
+        return None
+    missing = now - changed_at
+    observed = {"state": state, "missing_h": round(missing.total_seconds() / 3600, 2)}
+    if missing > HUB_MISSING_CRITICAL:
+        return Decision("DEV-4", Severity.CRITICAL, {"missing_gt_h": 72}, observed)
+    if missing > HUB_MISSING_WARNING:
+        return Decision("DEV-3", Severity.WARNING, {"missing_gt_h": 24}, observed)
+    return None
+
+
+def battery(pct: int) -> Decision | None:
+    """DEV-1 (≤ 20 %) / DEV-2 (≤ 10 %): operational, never clinical."""
+    if pct <= BATTERY_CRITICAL_PCT:
+        return Decision("DEV-2", Severity.CRITICAL, {"battery_le_pct": BATTERY_CRITICAL_PCT}, {"battery_pct": pct})
+    if pct <= BATTERY_WARNING_PCT:
+        return Decision("DEV-1", Severity.WARNING, {"battery_le_pct": BATTERY_WARNING_PCT}, {"battery_pct": pct})
+    return None
+
+
+def clock_offset(offset_s: float) -> Decision | None:
+    """DEV-5: the device clock is more than 10 min off the hub's (data quality)."""
+    if abs(offset_s) > CLOCK_OFFSET_INFO_S:
+        return Decision("DEV-5", Severity.INFO, {"offset_gt_s": CLOCK_OFFSET_INFO_S}, {"offset_s": offset_s})
+    return None
+
+
+def device_silent(
+    last_reading_at: datetime | None, since: datetime, hub_online: bool, now: datetime
+) -> Decision | None:
+    """DEV-4 (device part): no reading for more than 7 days while its hub is alive. ``since`` is when
+    the device was assigned (a device never heard from counts from then)."""
+    if not hub_online:
+        return None
+    reference = last_reading_at or since
+    silent = now - reference
+    if silent > DEVICE_SILENT_CRITICAL:
+        return Decision(
+            "DEV-4", Severity.CRITICAL, {"silent_gt_days": 7}, {"silent_days": round(silent.total_seconds() / 86400, 2)}
+        )
+    return None
+
+
+def missed_days(last_reading_day: date | None, monitoring_start_day: date, today: date) -> int:
+    """Complete local days without an accepted reading, not counting today (still in progress)."""
+    if last_reading_day is None:
+        return max(0, (today - monitoring_start_day).days)
+    return max(0, (today - last_reading_day).days - 1)
+
+
+def adherence(days_without: int) -> Decision | None:
+    """ADH-2 (7 consecutive local days, warning) supersedes ADH-1 (3 days, info)."""
+    if days_without >= ADHERENCE_WARNING_DAYS:
+        return Decision("ADH-2", Severity.WARNING, {"days_ge": 7}, {"days_without_reading": days_without})
+    if days_without >= ADHERENCE_INFO_DAYS:
+        return Decision("ADH-1", Severity.INFO, {"days_ge": 3}, {"days_without_reading": days_without})
+    return None
+
+
+def accept_status(stored_session: int | None, incoming_session: int) -> bool:
+    """Whether an ``up/status`` message should replace the stored presence. A message from an older
+    session is stale; in particular a Last Will (``lost``) of a previous connection that the broker
+    delivers after the hub has already reconnected must not mark a live hub lost."""
+    return stored_session is None or incoming_session >= stored_session

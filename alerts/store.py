@@ -1,0 +1,524 @@
+"""The alerts repository: alert rows, their readings and events, pending confirmations, overrides,
+and the notification outbox, all written on the caller's connection and transaction.
+
+Whoever raises an alert (the ingest hook, the scheduler) does it in the same transaction as its cause,
+so a committed reading always has its alert and its outbox rows, and a rolled-back one never does.
+``pg_notify`` on :data:`STREAM_CHANNEL` is transactional too: listeners hear about an alert only once
+it is committed (the SSE stream, :mod:`alerts.stream`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from alerts import lifecycle
+from alerts.lifecycle import AlertState, Status
+from alerts.rules import DISQUALIFYING_FLAGS, Finding, Patient, Profile, Sample, Severity
+from core.ids import uuid7
+
+Conn = psycopg.Connection[Any]
+
+STREAM_CHANNEL = "carehub_alerts"
+"""PostgreSQL NOTIFY channel carrying one JSON object per alert change (no patient data beyond ids)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    """What to raise: the subject (patient, device or hub), the rule and its evidence (ALERT-5)."""
+
+    practice_id: str
+    category: str
+    rule_id: str
+    rule_version: int
+    severity: Severity
+    thresholds: Mapping[str, Any]
+    observed: Mapping[str, Any]
+    reading_ids: Sequence[str] = ()
+    late: bool = False
+    patient_id: str | None = None
+    device_id: str | None = None
+    hub_id: str | None = None
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        if self.patient_id is not None:
+            return "patient", self.patient_id
+        if self.device_id is not None:
+            return "device", self.device_id
+        if self.hub_id is not None:
+            return "hub", self.hub_id
+        raise ValueError("an alert needs a patient, device or hub")
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """What raising did: ``opened`` a new alert, ``reopened`` a recently resolved one, or ``attached``
+    the evidence to the active one (ALERT-3)."""
+
+    alert_id: str
+    outcome: str
+
+
+def new_id(at: datetime) -> UUID:
+    return uuid7(int(at.timestamp() * 1000))
+
+
+def raise_alert(conn: Conn, spec: AlertSpec, at: datetime) -> Raised:
+    """Open an alert, or attach to the active one for the same subject and rule, or reopen one resolved
+    within :data:`lifecycle.REOPEN_WITHIN`. Safe under concurrency: the partial unique index
+    ``alerts_one_active`` decides between two transactions raising the same alert at once."""
+    kind, subject = spec.subject
+    for _ in range(3):
+        active = conn.execute(
+            "SELECT id FROM alerts WHERE practice_id = %s AND subject = %s AND rule_id = %s AND status <> 'resolved' "
+            "FOR UPDATE",
+            (spec.practice_id, subject, spec.rule_id),
+        ).fetchone()
+        if active is not None:
+            alert_id = str(active[0])
+            _attach(conn, alert_id, spec, at)
+            return Raised(alert_id, "attached")
+        reopened = _reopen_recent(conn, spec, subject, at)
+        if reopened is not None:
+            return Raised(reopened, "reopened")
+        alert_id = str(new_id(at))
+        inserted = conn.execute(
+            """INSERT INTO alerts (id, practice_id, subject_kind, subject, patient_id, device_id, hub_id, category,
+                   rule_id, rule_version, severity, thresholds, observed, late, opened_at, last_evidence_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (practice_id, subject, rule_id) WHERE status <> 'resolved' DO NOTHING
+               RETURNING id""",
+            (
+                alert_id,
+                spec.practice_id,
+                kind,
+                subject,
+                spec.patient_id,
+                spec.device_id,
+                spec.hub_id,
+                spec.category,
+                spec.rule_id,
+                spec.rule_version,
+                spec.severity.value,
+                Jsonb(dict(spec.thresholds)),
+                Jsonb(dict(spec.observed)),
+                spec.late,
+                at,
+                at,
+            ),
+        ).fetchone()
+        if inserted is None:
+            continue  # another transaction opened it first: attach on the next pass
+        _link_readings(conn, alert_id, spec.reading_ids, at)
+        event_id = record_event(conn, alert_id, spec.practice_id, "opened", at, detail={"rule_id": spec.rule_id})
+        enqueue(conn, alert_id, event_id, spec.practice_id, spec.severity, purpose="primary", at=at)
+        publish(conn, alert_id, "opened")
+        return Raised(alert_id, "opened")
+    raise RuntimeError("alert raise did not converge")  # three conflicts in a row: a bug, not a race
+
+
+def _attach(conn: Conn, alert_id: str, spec: AlertSpec, at: datetime) -> None:
+    added = _link_readings(conn, alert_id, spec.reading_ids, at)
+    conn.execute(
+        "UPDATE alerts SET last_evidence_at = greatest(last_evidence_at, %s), observed = %s WHERE id = %s",
+        (at, Jsonb(dict(spec.observed)), alert_id),
+    )
+    if added:
+        record_event(conn, alert_id, spec.practice_id, "attached", at, detail={"readings": added})
+        publish(conn, alert_id, "attached")
+
+
+def _reopen_recent(conn: Conn, spec: AlertSpec, subject: str, at: datetime) -> str | None:
+    row = conn.execute(
+        "SELECT id, resolved_at, reopened_count FROM alerts WHERE practice_id = %s AND subject = %s AND rule_id = %s "
+        "AND status = 'resolved' ORDER BY resolved_at DESC LIMIT 1 FOR UPDATE",
+        (spec.practice_id, subject, spec.rule_id),
+    ).fetchone()
+    if row is None:
+        return None
+    state = AlertState(Status.RESOLVED, resolved_at=row[1], reopened_count=row[2])
+    if not lifecycle.may_reopen(state, at=at):
+        return None
+    new = lifecycle.reopen(state, at=at)
+    alert_id = str(row[0])
+    conn.execute(
+        """UPDATE alerts SET status = 'open', acknowledged_at = NULL, acknowledged_by = NULL, acknowledge_note = NULL,
+               resolved_at = NULL, resolved_by = NULL, resolve_note = NULL, snoozed_until = NULL, escalated_at = NULL,
+               reopened_count = %s, last_evidence_at = %s, observed = %s, severity = %s, late = %s
+           WHERE id = %s""",
+        (new.reopened_count, at, Jsonb(dict(spec.observed)), spec.severity.value, spec.late, alert_id),
+    )
+    _link_readings(conn, alert_id, spec.reading_ids, at)
+    event_id = record_event(conn, alert_id, spec.practice_id, "reopened", at, detail={"rule_id": spec.rule_id})
+    enqueue(conn, alert_id, event_id, spec.practice_id, spec.severity, purpose="primary", at=at)
+    publish(conn, alert_id, "reopened")
+    return alert_id
+
+
+def _link_readings(conn: Conn, alert_id: str, reading_ids: Iterable[str], at: datetime) -> int:
+    ids = list(dict.fromkeys(reading_ids))
+    if not ids:
+        return 0
+    cur = conn.execute(
+        "INSERT INTO alert_readings (alert_id, reading_id, attached_at) SELECT %s, r, %s FROM unnest(%s::uuid[]) r "
+        "ON CONFLICT DO NOTHING",
+        (alert_id, at, ids),
+    )
+    return cur.rowcount
+
+
+def record_event(
+    conn: Conn,
+    alert_id: str,
+    practice_id: str,
+    kind: str,
+    at: datetime,
+    *,
+    actor: str | None = None,
+    note: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    row = conn.execute(
+        "INSERT INTO alert_events (alert_id, practice_id, kind, at, actor, note, detail) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (alert_id, practice_id, kind, at, actor, note, Jsonb(dict(detail or {}))),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def publish(conn: Conn, alert_id: str, change: str) -> None:
+    """Tell stream listeners (after commit) that an alert changed."""
+    payload = json.dumps({"alert_id": alert_id, "change": change, "at_ms": int(time.time() * 1000)})
+    conn.execute("SELECT pg_notify(%s, %s)", (STREAM_CHANNEL, payload))
+
+
+def enqueue(
+    conn: Conn, alert_id: str, event_id: int, practice_id: str, severity: Severity, *, purpose: str, at: datetime
+) -> int:
+    """Outbox rows for every active route of the practice with this purpose whose minimum severity the
+    alert meets. The payload is built now, from the committed alert (what the practice configured)."""
+    routes = conn.execute(
+        "SELECT id, channel, min_severity FROM notification_routes WHERE practice_id = %s AND purpose = %s AND active",
+        (practice_id, purpose),
+    ).fetchall()
+    wanted = [(r[0], r[1]) for r in routes if Severity(r[2]).rank <= severity.rank]
+    if not wanted:
+        return 0
+    payload = notification_payload(conn, alert_id, event_id)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO notification_outbox (practice_id, alert_id, event_id, route_id, channel, payload, "
+            "next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(practice_id, alert_id, event_id, route_id, channel, Jsonb(payload), at) for route_id, channel in wanted],
+        )
+    return len(wanted)
+
+
+def notification_payload(conn: Conn, alert_id: str, event_id: int) -> dict[str, Any]:
+    """The message body: ids, rule, severity, evidence and times; never a patient name, DOB or MRN."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        alert = cur.execute(
+            """SELECT a.id::text AS alert_id, a.practice_id::text AS practice_id, a.subject_kind,
+                      a.patient_id::text AS patient_id, a.device_id::text AS device_id, a.hub_id, a.category,
+                      a.rule_id, a.rule_version, a.severity, a.thresholds, a.observed, a.late, a.status,
+                      a.opened_at, e.kind AS event, e.id AS event_id
+                 FROM alerts a JOIN alert_events e ON e.alert_id = a.id
+                WHERE a.id = %s AND e.id = %s""",
+            (alert_id, event_id),
+        ).fetchone()
+        assert alert is not None
+        readings = cur.execute(
+            "SELECT reading_id::text AS reading_id FROM alert_readings WHERE alert_id = %s ORDER BY attached_at",
+            (alert_id,),
+        ).fetchall()
+    alert["opened_at"] = alert["opened_at"].isoformat()
+    alert["reading_ids"] = [r["reading_id"] for r in readings]
+    return dict(alert)
+
+
+# ---- reads for the rule engine ----------------------------------------------------------------
+
+
+def patient_contexts(conn: Conn, patient_ids: Iterable[str], at: datetime) -> dict[str, Patient]:
+    """Profile (condition keys of unresolved conditions) and active overrides, practice defaults first
+    then the patient's own, so the patient's win (OVR-2)."""
+    ids = list(set(patient_ids))
+    keys: dict[str, set[str]] = {p: set() for p in ids}
+    for patient_id, condition_keys in conn.execute(
+        "SELECT patient_id::text, condition_keys FROM patient_conditions "
+        "WHERE patient_id = ANY(%s::uuid[]) AND (resolved_on IS NULL OR resolved_on > %s::date)",
+        (ids, at),
+    ):
+        keys[patient_id].update(condition_keys)
+    overrides: dict[str, dict[str, dict[str, float]]] = {p: {} for p in ids}
+    for patient_id, rule_id, params in conn.execute(
+        """SELECT p.id::text, o.rule_id, o.params
+             FROM patients p
+             JOIN alert_threshold_overrides o
+               ON o.practice_id = p.practice_id AND (o.patient_id IS NULL OR o.patient_id = p.id)
+            WHERE p.id = ANY(%s::uuid[]) AND o.superseded_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > %s)
+            ORDER BY o.patient_id NULLS FIRST""",
+        (ids, at),
+    ):
+        overrides[patient_id].setdefault(rule_id, {}).update({k: float(v) for k, v in params.items()})
+    return {p: Patient(Profile(frozenset(keys[p])), overrides[p]) for p in ids}
+
+
+def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Iterable[int]]]) -> dict[str, list[Sample]]:
+    """Accepted observations per patient in one query, each patient in its own (since, until] window
+    and metrics: no disqualifying flags (ALERT-1), glucose meter LO/HI as -inf/+inf, other specials
+    left out."""
+    if not windows:
+        return {}
+    rows = conn.execute(
+        """SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric, r.value, r.special,
+                  r.measured_at
+             FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS w(patient_id, since, until,
+                  metrics)
+             JOIN readings r ON r.patient_id = w.patient_id AND r.metric = ANY(w.metrics::int[])
+                  AND r.measured_at > w.since AND r.measured_at <= w.until
+            WHERE NOT coalesce(r.flags && %s::text[], false)
+              AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))""",
+        (
+            [w[0] for w in windows],
+            [w[1] for w in windows],
+            [w[2] for w in windows],
+            ["{" + ",".join(str(m) for m in sorted(w[3])) + "}" for w in windows],
+            sorted(DISQUALIFYING_FLAGS),
+        ),
+    ).fetchall()
+    found: dict[str, list[Sample]] = {}
+    for patient_id, *sample in rows:
+        found.setdefault(patient_id, []).append(
+            Sample(sample[0], sample[1], sample[2], special_value(sample[3], sample[4]), sample[5])
+        )
+    return found
+
+
+def pending_rules(conn: Conn, patient_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(patient id, rule id) of every confirmation waiting for these patients."""
+    rows = conn.execute(
+        "SELECT patient_id::text, rule_id FROM alert_pending WHERE patient_id = ANY(%s::uuid[])", (list(patient_ids),)
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+def special_value(value: float | None, special: str | None) -> float:
+    if value is not None:
+        return float(value)
+    return float("inf") if special == "+INF" else float("-inf")
+
+
+# ---- findings -> rows --------------------------------------------------------------------------
+
+
+def apply_finding(conn: Conn, practice_id: str, patient_id: str, finding: Finding, at: datetime) -> Raised | None:
+    """Fire (raise the alert and drop any pending confirmation), pend, or cancel a pending one."""
+    if finding.action == "cancel":
+        conn.execute("DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s", (patient_id, finding.rule_id))
+        return None
+    if finding.action == "pend":
+        assert finding.confirm_by is not None
+        conn.execute(
+            """INSERT INTO alert_pending (practice_id, patient_id, rule_id, rule_version, severity, thresholds,
+                   observed, reading_ids, late, first_at, confirm_by)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::uuid[], %s, %s, %s)
+               ON CONFLICT (patient_id, rule_id) DO UPDATE SET
+                   reading_ids = (SELECT array_agg(DISTINCT r)
+                                    FROM unnest(alert_pending.reading_ids || excluded.reading_ids) r),
+                   observed = excluded.observed""",
+            (
+                practice_id,
+                patient_id,
+                finding.rule_id,
+                finding.rule_version,
+                finding.severity.value,
+                Jsonb(dict(finding.thresholds)),
+                Jsonb(dict(finding.observed)),
+                list(finding.reading_ids),
+                finding.late,
+                at,
+                finding.confirm_by,
+            ),
+        )
+        return None
+    pending = conn.execute(
+        "DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s RETURNING reading_ids::text[]",
+        (patient_id, finding.rule_id),
+    ).fetchone()
+    earlier = list(pending[0]) if pending is not None else []
+    spec = AlertSpec(
+        practice_id=practice_id,
+        category="clinical",
+        rule_id=finding.rule_id,
+        rule_version=finding.rule_version,
+        severity=finding.severity,
+        thresholds=finding.thresholds,
+        observed=finding.observed,
+        reading_ids=[*earlier, *finding.reading_ids],
+        late=finding.late,
+        patient_id=patient_id,
+    )
+    return raise_alert(conn, spec, at)
+
+
+# ---- lifecycle -------------------------------------------------------------------------------
+
+
+class AlertNotFound(lifecycle.TransitionRefused):
+    """No alert with this id in this practice (advice: check the id and the practice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: str
+    practice_id: str
+    rule_id: str
+    severity: str
+    status: str
+    subject_kind: str
+    subject: str
+    opened_at: datetime
+    last_evidence_at: datetime
+    snoozed_until: datetime | None
+    escalated_at: datetime | None
+    readings: int
+
+
+def list_alerts(conn: Conn, practice_id: str, *, status: Sequence[str] = ("open", "acknowledged")) -> list[AlertRow]:
+    """The practice's queue, most severe and newest first (§E.1: one queue sorted by urgency)."""
+    rows = conn.execute(
+        """SELECT a.id::text, a.practice_id::text, a.rule_id, a.severity, a.status, a.subject_kind, a.subject,
+                  a.opened_at, a.last_evidence_at, a.snoozed_until, a.escalated_at,
+                  (SELECT count(*) FROM alert_readings r WHERE r.alert_id = a.id)::int
+             FROM alerts a
+            WHERE a.practice_id = %s AND a.status = ANY(%s)
+            ORDER BY CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, a.opened_at DESC""",
+        (practice_id, list(status)),
+    ).fetchall()
+    return [AlertRow(*r) for r in rows]
+
+
+def _locked_state(conn: Conn, practice_id: str, alert_id: str) -> AlertState:
+    row = conn.execute(
+        """SELECT status, acknowledged_at, acknowledged_by::text, acknowledge_note, resolved_at, resolved_by::text,
+                  resolve_note, snoozed_until, reopened_count
+             FROM alerts WHERE id = %s AND practice_id = %s FOR UPDATE""",
+        (alert_id, practice_id),
+    ).fetchone()
+    if row is None:
+        raise AlertNotFound(f"no alert {alert_id} in this practice")
+    return AlertState(Status(row[0]), *row[1:])
+
+
+def _save_state(conn: Conn, alert_id: str, state: AlertState) -> None:
+    conn.execute(
+        """UPDATE alerts SET status = %s, acknowledged_at = %s, acknowledged_by = %s, acknowledge_note = %s,
+               resolved_at = %s, resolved_by = %s, resolve_note = %s, snoozed_until = %s
+           WHERE id = %s""",
+        (
+            state.status.value,
+            state.acknowledged_at,
+            state.acknowledged_by,
+            state.acknowledge_note,
+            state.resolved_at,
+            state.resolved_by,
+            state.resolve_note,
+            state.snoozed_until,
+            alert_id,
+        ),
+    )
+
+
+def acknowledge(conn: Conn, practice_id: str, alert_id: str, *, by: str, at: datetime, note: str | None) -> None:
+    with conn.transaction():
+        state = lifecycle.acknowledge(_locked_state(conn, practice_id, alert_id), by=by, at=at, note=note)
+        _save_state(conn, alert_id, state)
+        record_event(conn, alert_id, practice_id, "acknowledged", at, actor=by, note=note)
+        publish(conn, alert_id, "acknowledged")
+
+
+def resolve(conn: Conn, practice_id: str, alert_id: str, *, by: str, at: datetime, note: str | None) -> None:
+    with conn.transaction():
+        state = lifecycle.resolve(_locked_state(conn, practice_id, alert_id), by=by, at=at, note=note)
+        _save_state(conn, alert_id, state)
+        record_event(conn, alert_id, practice_id, "resolved", at, actor=by, note=note)
+        publish(conn, alert_id, "resolved")
+
+
+def snooze(conn: Conn, practice_id: str, alert_id: str, *, by: str, at: datetime, until: datetime) -> None:
+    with conn.transaction():
+        state = lifecycle.snooze(_locked_state(conn, practice_id, alert_id), until=until, at=at)
+        _save_state(conn, alert_id, state)
+        record_event(conn, alert_id, practice_id, "snoozed", at, actor=by, detail={"until": until.isoformat()})
+        publish(conn, alert_id, "snoozed")
+
+
+def set_override(
+    conn: Conn,
+    practice_id: str,
+    rule_id: str,
+    params: Mapping[str, float],
+    *,
+    patient_id: str | None,
+    author_id: str,
+    reason: str,
+    at: datetime,
+    expires_at: datetime | None = None,
+) -> int:
+    """OVR-1..3: a new version of a patient's (or the practice's) thresholds for one rule; the active
+    row is superseded and its params kept as ``previous_params``. Returns the new version."""
+    with conn.transaction():
+        current = conn.execute(
+            "SELECT id, version, params FROM alert_threshold_overrides WHERE practice_id = %s "
+            "AND patient_id IS NOT DISTINCT FROM %s AND rule_id = %s AND superseded_at IS NULL FOR UPDATE",
+            (practice_id, patient_id, rule_id),
+        ).fetchone()
+        last = conn.execute(
+            "SELECT coalesce(max(version), 0) FROM alert_threshold_overrides WHERE practice_id = %s "
+            "AND patient_id IS NOT DISTINCT FROM %s AND rule_id = %s",
+            (practice_id, patient_id, rule_id),
+        ).fetchone()
+        version = int(last[0] if last else 0) + 1
+        if current is not None:
+            conn.execute("UPDATE alert_threshold_overrides SET superseded_at = %s WHERE id = %s", (at, current[0]))
+        conn.execute(
+            """INSERT INTO alert_threshold_overrides (id, practice_id, patient_id, rule_id, version, params,
+                   previous_params, reason, author_id, created_at, expires_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (
+                new_id(at),
+                practice_id,
+                patient_id,
+                rule_id,
+                version,
+                Jsonb(dict(params)),
+                Jsonb(current[2]) if current is not None else None,
+                reason,
+                author_id,
+                at,
+                expires_at,
+            ),
+        )
+    return version
+
+
+def resolve_cleared(conn: Conn, practice_id: str, alert_id: str, *, at: datetime) -> None:
+    """The system resolves an operational or adherence alert whose condition cleared (no user)."""
+    conn.execute(
+        "UPDATE alerts SET status = 'resolved', resolved_at = %s, resolve_note = 'condition cleared', "
+        "acknowledged_at = coalesce(acknowledged_at, %s) WHERE id = %s",
+        (at, at, alert_id),
+    )
+    record_event(conn, alert_id, practice_id, "resolved", at, note="condition cleared")
+    publish(conn, alert_id, "resolved")

@@ -1,0 +1,41 @@
+"""The ingest tests' small world (one practice, two homes) plus staff and notification routes."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+
+from tests.ingest.conftest import World, world  # noqa: F401  (the fixture is shared)
+
+
+@pytest.fixture
+def clinician(db: psycopg.Connection[tuple[Any, ...]], world: World) -> UUID:  # noqa: F811
+    user_id = uuid4()
+    db.execute(
+        "INSERT INTO users (id, practice_id, email, display_name, role, credential) "
+        "VALUES (%s, %s, %s, 'Dr Test', 'clinician', 'physician')",
+        (user_id, world.practice_id, f"{user_id.hex[:8]}@example.org"),
+    )
+    return user_id
+
+
+def add_route(
+    db: psycopg.Connection[tuple[Any, ...]],
+    practice_id: UUID,
+    channel: str,
+    target: str,
+    *,
+    secret: str | None = None,
+    purpose: str = "primary",
+    min_severity: str = "warning",
+) -> UUID:
+    route_id = uuid4()
+    db.execute(
+        "INSERT INTO notification_routes (id, practice_id, channel, purpose, target, secret, min_severity) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (route_id, practice_id, channel, purpose, target, secret, min_severity),
+    )
+    return route_id

@@ -1,0 +1,129 @@
+"""Alert evaluation in the ingest transaction, against a real PostgreSQL: alerts commit with their
+readings, later readings attach to the open alert (ALERT-3), outbox rows are written with the alert,
+and a defective rule neither loses the reading nor silences the other rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+import alerts.rules
+from alerts.hook import AlertEvaluation
+from alerts.rules import SYS, Rule, Severity
+from core.topics import Topics
+from ingest.batch import BatchResult, Delivery
+from ingest.validation import ValidationLimits, parse_readings_message
+from ingest.writer import ReadingWriter
+from tests.alerts.conftest import add_route
+from tests.ingest.conftest import World, bp_reading, envelope, weight_reading
+
+TOPICS = Topics("carehub/v1")
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def write(writer: ReadingWriter, hub_id: str, *payloads: bytes) -> BatchResult:
+    topic = f"carehub/v1/hub/{hub_id}/up/readings"
+    parsed = [parse_readings_message(TOPICS, topic, p, now=NOW, limits=ValidationLimits()) for p in payloads]
+    return writer.write(parsed, [Delivery(topic, p, NOW) for p in payloads])
+
+
+@pytest.fixture
+def writer(database_url: str) -> Any:
+    hook = AlertEvaluation(clock=lambda: NOW)
+    w = ReadingWriter(database_url, hooks=[hook])
+    yield w
+    w.close()
+
+
+def alerts_of(db: psycopg.Connection[Any], patient_id: object) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT rule_id, severity, status, rule_version, thresholds, "
+        "(SELECT count(*) FROM alert_readings r WHERE r.alert_id = a.id) FROM alerts a WHERE patient_id = %s "
+        "ORDER BY rule_id",
+        (patient_id,),
+    ).fetchall()
+
+
+def test_severe_bp_opens_one_critical_alert_and_later_readings_attach(
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any]
+) -> None:
+    home = world.homes[0]
+    route = add_route(db, world.practice_id, "email", "oncall@example.org")
+    start = NOW - timedelta(minutes=10)
+    first = bp_reading("BP0001", start, sys=185, dia=125)
+    assert write(writer, home.hub_id, envelope([first])).accepted == 1
+    assert alerts_of(db, home.patient_id) == [
+        ("BP-C1", "critical", "open", 1, {"sys_ge": 180, "dia_ge": 120}, 1),
+    ]
+    more = [bp_reading("BP0001", start + timedelta(minutes=1 + i), sys=182 + i, dia=121) for i in range(5)]
+    for r in more:
+        write(writer, home.hub_id, envelope([r]))
+    write(writer, home.hub_id, envelope([first]))  # a resend: a duplicate is never evaluated again
+    (alert,) = alerts_of(db, home.patient_id)
+    assert alert[:3] == ("BP-C1", "critical", "open")
+    assert alert[5] == 6
+    outbox = db.execute("SELECT route_id, channel, status, payload->>'rule_id' FROM notification_outbox").fetchall()
+    assert outbox == [(route, "email", "pending", "BP-C1")]
+    assert db.execute("SELECT kind FROM alert_events ORDER BY id").fetchall()[0] == ("opened",)
+    # The other home is untouched.
+    assert alerts_of(db, world.homes[1].patient_id) == []
+
+
+def test_normal_readings_raise_nothing_and_flagged_ones_are_ignored(
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any]
+) -> None:
+    home = world.homes[0]
+    flagged = bp_reading("BP0001", NOW - timedelta(hours=1), sys=200, dia=130)
+    flagged["flags"] = ["cuff_fit_loose"]
+    write(writer, home.hub_id, envelope([bp_reading("BP0001", NOW - timedelta(hours=2)), flagged]))
+    assert alerts_of(db, home.patient_id) == []
+
+
+def test_confirm_rule_waits_in_pending_and_a_repeat_fires_it(
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any]
+) -> None:
+    home = world.homes[0]
+    t0 = NOW - timedelta(minutes=20)
+    write(writer, home.hub_id, envelope([bp_reading("BP0001", t0, sys=165, dia=85)]))
+    assert alerts_of(db, home.patient_id) == []
+    assert db.execute("SELECT rule_id FROM alert_pending").fetchall() == [("BP-W1",)]
+    write(writer, home.hub_id, envelope([bp_reading("BP0001", t0 + timedelta(minutes=15), sys=166, dia=85)]))
+    (alert,) = alerts_of(db, home.patient_id)
+    assert (alert[0], alert[1], alert[5]) == ("BP-W1", "warning", 2)
+    assert db.execute("SELECT count(*) FROM alert_pending").fetchone() == (0,)
+
+
+def test_heart_failure_weight_gain_uses_the_patient_profile(
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any]
+) -> None:
+    home, other = world.homes
+    db.execute(
+        "INSERT INTO patient_conditions (id, practice_id, patient_id, icd10_code, chronic) "
+        "VALUES (gen_random_uuid(), %s, %s, 'I50.22', true)",
+        (world.practice_id, home.patient_id),
+    )
+    for h, serial in ((home, "SC0001"), (other, "SC0002")):
+        write(writer, h.hub_id, envelope([weight_reading(serial, NOW - timedelta(hours=25), pounds=180)]))
+        write(writer, h.hub_id, envelope([weight_reading(serial, NOW - timedelta(hours=1), pounds=183.5)]))
+    assert [a[:2] for a in alerts_of(db, home.patient_id)] == [("WT-C1", "critical")]
+    assert alerts_of(db, other.patient_id) == []
+
+
+def test_a_defective_rule_is_recorded_and_the_reading_and_other_rules_survive(
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(inputs: object, params: object) -> None:
+        raise ZeroDivisionError("rule arithmetic went wrong")
+
+    defect = Rule("BP-X9", 1, Severity.CRITICAL, "broken", frozenset({SYS}), {"x": 1}, broken)
+    monkeypatch.setattr(alerts.rules, "RULES", (defect, *alerts.rules.RULES))
+    home = world.homes[0]
+    result = write(writer, home.hub_id, envelope([bp_reading("BP0001", NOW - timedelta(minutes=5), sys=190, dia=100)]))
+    assert result.accepted == 1
+    assert [a[0] for a in alerts_of(db, home.patient_id)] == ["BP-C1"]
+    assert db.execute("SELECT rule_id, error FROM alert_evaluation_failures").fetchall() == [
+        ("BP-X9", "ZeroDivisionError: rule arithmetic went wrong")
+    ]

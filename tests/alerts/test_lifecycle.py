@@ -1,0 +1,153 @@
+"""The lifecycle: pure transitions, then the repository and the operator CLI on a real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from alerts import lifecycle, store
+from alerts.lifecycle import AlertState, Status, TransitionRefused
+from alerts.rules import Severity
+from carehub.cli import main
+from tests.ingest.conftest import World
+
+T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+
+def test_open_acknowledged_resolved() -> None:
+    acked = lifecycle.acknowledge(AlertState(Status.OPEN), by="u1", at=T0, note="calling")
+    assert (acked.status, acked.acknowledged_by, acked.acknowledge_note) == (Status.ACKNOWLEDGED, "u1", "calling")
+    done = lifecycle.resolve(acked, by="u2", at=T0 + timedelta(minutes=5), note="BP rechecked 138/84")
+    assert (done.status, done.resolved_by, done.acknowledged_by) == (Status.RESOLVED, "u2", "u1")
+    with pytest.raises(TransitionRefused):
+        lifecycle.acknowledge(done, by="u1", at=T0)
+    with pytest.raises(TransitionRefused):
+        lifecycle.resolve(done, by="u1", at=T0)
+
+
+def test_resolving_an_open_alert_acknowledges_it_too() -> None:
+    done = lifecycle.resolve(AlertState(Status.OPEN), by="u1", at=T0)
+    assert (done.acknowledged_at, done.resolved_at) == (T0, T0)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "ok"), [(0, False), (1, True), (7 * 24 * 60, True), (7 * 24 * 60 + 1, False)]
+)  # fmt: skip
+def test_snooze_ends_in_the_future_and_within_a_week(minutes: int, ok: bool) -> None:
+    state = AlertState(Status.OPEN)
+    if ok:
+        assert lifecycle.snooze(state, until=T0 + timedelta(minutes=minutes), at=T0).snoozed_until is not None
+    else:
+        with pytest.raises(TransitionRefused):
+            lifecycle.snooze(state, until=T0 + timedelta(minutes=minutes), at=T0)
+
+
+@pytest.mark.parametrize(("hours", "reopens"), [(11.9, True), (12, True), (12.1, False)])
+def test_reopen_window(hours: float, reopens: bool) -> None:
+    resolved = AlertState(Status.RESOLVED, resolved_at=T0)
+    assert lifecycle.may_reopen(resolved, at=T0 + timedelta(hours=hours)) is reopens
+
+
+@pytest.mark.parametrize(
+    ("status", "minutes", "snoozed", "escalated", "due"),
+    [
+        (Status.OPEN, 119, False, False, False),
+        (Status.OPEN, 120, False, False, True),
+        (Status.OPEN, 121, False, False, True),
+        (Status.ACKNOWLEDGED, 121, False, False, False),
+        (Status.OPEN, 121, True, False, False),
+        (Status.OPEN, 121, False, True, False),
+    ],
+)
+def test_alert_4_escalation_is_due(status: Status, minutes: int, snoozed: bool, escalated: bool, due: bool) -> None:
+    state = AlertState(status, snoozed_until=T0 + timedelta(days=1) if snoozed else None)
+    at = T0 + timedelta(minutes=minutes)
+    assert (
+        lifecycle.due_for_escalation(
+            state, severity="critical", opened_at=T0, escalated=escalated, at=at, after=timedelta(hours=2)
+        )
+        is due
+    )
+
+
+def spec(world: World) -> store.AlertSpec:
+    return store.AlertSpec(
+        practice_id=str(world.practice_id),
+        category="clinical",
+        rule_id="BP-C1",
+        rule_version=1,
+        severity=Severity.CRITICAL,
+        thresholds={"sys_ge": 180},
+        observed={"sys_mean": 190},
+        patient_id=str(world.homes[0].patient_id),
+    )
+
+
+def test_repository_lifecycle_and_reopen(db: psycopg.Connection[Any], world: World, clinician: UUID) -> None:
+    practice, user = str(world.practice_id), str(clinician)
+    with db.transaction():
+        first = store.raise_alert(db, spec(world), T0)
+    assert first.outcome == "opened"
+    store.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=3), note="calling patient")
+    with db.transaction():
+        assert store.raise_alert(db, spec(world), T0 + timedelta(minutes=4)) == store.Raised(first.alert_id, "attached")
+    store.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=30), note="recheck normal")
+    with pytest.raises(TransitionRefused):
+        store.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=31), note=None)
+    with db.transaction():
+        again = store.raise_alert(db, spec(world), T0 + timedelta(hours=2))
+    assert again == store.Raised(first.alert_id, "reopened")
+    store.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(hours=3), note=None)
+    with db.transaction():
+        later = store.raise_alert(db, spec(world), T0 + timedelta(hours=16))
+    assert later.outcome == "opened"
+    assert later.alert_id != first.alert_id
+    kinds = db.execute("SELECT kind, actor FROM alert_events WHERE alert_id = %s ORDER BY id", (first.alert_id,))
+    assert [k for k, _ in kinds] == ["opened", "acknowledged", "resolved", "reopened", "resolved"]
+
+
+def test_another_practice_cannot_touch_the_alert(db: psycopg.Connection[Any], world: World, clinician: UUID) -> None:
+    with db.transaction():
+        raised = store.raise_alert(db, spec(world), T0)
+    other = "00000000-0000-7000-8000-000000000000"
+    with pytest.raises(store.AlertNotFound):
+        store.acknowledge(db, other, raised.alert_id, by=str(clinician), at=T0, note=None)
+
+
+def test_overrides_are_versioned_with_the_previous_value(
+    db: psycopg.Connection[Any], world: World, clinician: UUID
+) -> None:
+    practice, patient = str(world.practice_id), str(world.homes[0].patient_id)
+    kw: dict[str, Any] = {"patient_id": patient, "author_id": str(clinician), "at": T0}
+    assert store.set_override(db, practice, "BP-C1", {"sys_ge": 190}, reason="baseline 170s", **kw) == 1
+    assert store.set_override(db, practice, "BP-C1", {"sys_ge": 185}, reason="reviewed", **kw) == 2
+    rows = db.execute(
+        "SELECT version, params, previous_params, superseded_at IS NULL FROM alert_threshold_overrides ORDER BY version"
+    ).fetchall()
+    assert rows == [(1, {"sys_ge": 190}, None, False), (2, {"sys_ge": 185}, {"sys_ge": 190}, True)]
+    assert store.patient_contexts(db, [patient], T0)[patient].overrides == {"BP-C1": {"sys_ge": 185.0}}
+
+
+def test_cli_lists_acknowledges_and_resolves(
+    db: psycopg.Connection[Any],
+    world: World,
+    clinician: UUID,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
+    with db.transaction():
+        raised = store.raise_alert(db, spec(world), T0)
+    practice = str(world.practice_id)
+    assert main(["alerts", "list", "--practice", practice]) == 0
+    assert raised.alert_id in capsys.readouterr().out
+    assert main(["alerts", "ack", raised.alert_id, "--practice", practice, "--user", str(clinician)]) == 0
+    assert main(["alerts", "ack", raised.alert_id, "--practice", practice, "--user", str(clinician)]) == 2
+    assert main(["alerts", "resolve", raised.alert_id, "--practice", practice, "--user", str(clinician)]) == 0
+    status = db.execute("SELECT status FROM alerts WHERE id = %s", (raised.alert_id,)).fetchone()
+    assert status == ("resolved",)

@@ -1,0 +1,175 @@
+"""Delivery against real receivers started here: an HTTP server that checks the signature and fails
+the first attempts (the retries succeed and nothing is delivered twice), and a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+
+from alerts import store
+from alerts.delivery import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, retry_delay_s, sign, verify
+from alerts.notifier import Notifier
+from alerts.rules import Severity
+from alerts.settings import NotifierSettings
+from carehub.local_services import free_port
+from tests.alerts.conftest import add_route
+from tests.ingest.conftest import World
+from tests.pipeline import wait_until
+
+SECRET = "s3cret-signing-key-0123456789"
+T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+
+class Receiver:
+    """A webhook endpoint: answers 503 to the first ``fail_first`` requests, then 204; records
+    every request with whether its signature verified."""
+
+    def __init__(self, fail_first: int) -> None:
+        self.fail_first = fail_first
+        self.requests: list[tuple[bool, str, dict[str, Any]]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ts = int(self.headers[TIMESTAMP_HEADER])
+                ok = verify(SECRET, ts, body, self.headers[SIGNATURE_HEADER], now=ts)
+                receiver.requests.append((ok, self.headers[DELIVERY_HEADER], json.loads(body)))
+                self.send_response(503 if len(receiver.requests) <= receiver.fail_first else 204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Inbox(Message):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[Any] = []
+
+    def handle_message(self, message: Any) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Controller, Inbox]]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+def raise_bp_alert(db: psycopg.Connection[Any], world: World) -> str:
+    with db.transaction():
+        raised = store.raise_alert(
+            db,
+            store.AlertSpec(
+                practice_id=str(world.practice_id),
+                category="clinical",
+                rule_id="BP-C1",
+                rule_version=1,
+                severity=Severity.CRITICAL,
+                thresholds={"sys_ge": 180, "dia_ge": 120},
+                observed={"sys_mean": 185, "dia_mean": 125},
+                patient_id=str(world.homes[0].patient_id),
+            ),
+            T0,
+        )
+    return raised.alert_id
+
+
+def test_signature_is_hmac_sha256_over_timestamp_and_raw_body() -> None:
+    # Vector computed independently: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac key
+    assert sign("key", 1700000000, b'{"a":1}') == (
+        "v1=" + __import__("hmac").new(b"key", b'1700000000.{"a":1}', "sha256").hexdigest()
+    )
+    good = sign(SECRET, 100, b"x")
+    assert verify(SECRET, 100, b"x", good, now=400)
+    assert not verify(SECRET, 100, b"x", good, now=401)  # outside the 300 s replay window
+    assert not verify(SECRET, 100, b"y", good, now=100)
+
+
+@pytest.mark.parametrize(("attempts", "delay"), [(1, 5.0), (2, 10.0), (3, 20.0), (10, 900.0)])
+def test_backoff_doubles_and_is_capped(attempts: int, delay: float) -> None:
+    assert retry_delay_s(attempts, 5.0, 900.0) == delay
+
+
+def test_webhook_retries_until_accepted_and_never_twice(
+    db: psycopg.Connection[Any], world: World, database_url: str
+) -> None:
+    receiver = Receiver(fail_first=2)
+    try:
+        add_route(db, world.practice_id, "webhook", receiver.url, secret=SECRET)
+        alert_id = raise_bp_alert(db, world)
+        settings = NotifierSettings(database_url=database_url, notifier_retry_base_s=5, notifier_max_attempts=5)
+        with httpx.Client(timeout=5) as http:
+            notifier = Notifier(settings, http)
+            clock = T0
+            results = []
+            for _ in range(6):
+                results.append(notifier.deliver_due(db, clock))
+                clock += timedelta(seconds=60)
+        assert [(r.delivered, r.retried, r.dead) for r in results] == [
+            (0, 1, 0), (0, 1, 0), (1, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0)
+        ]  # fmt: skip
+        assert [ok for ok, _, _ in receiver.requests] == [True, True, True]
+        assert {delivery for _, delivery, _ in receiver.requests} == {receiver.requests[0][1]}
+        payload = receiver.requests[-1][2]
+        assert (payload["alert_id"], payload["rule_id"], payload["severity"], payload["event"]) == (
+            alert_id, "BP-C1", "critical", "opened"
+        )  # fmt: skip
+        assert "/" + str(world.homes[0].patient_id) not in receiver.url
+        row = db.execute("SELECT status, attempts, last_error FROM notification_outbox").fetchone()
+        assert row == ("delivered", 3, None)
+    finally:
+        receiver.close()
+
+
+def test_a_route_that_never_answers_ends_dead(db: psycopg.Connection[Any], world: World, database_url: str) -> None:
+    add_route(db, world.practice_id, "webhook", f"http://127.0.0.1:{free_port()}/gone", secret=SECRET)
+    raise_bp_alert(db, world)
+    settings = NotifierSettings(database_url=database_url, notifier_max_attempts=3, notifier_retry_base_s=1)
+    with httpx.Client(timeout=2) as http:
+        notifier = Notifier(settings, http)
+        for minute in range(5):
+            notifier.deliver_due(db, T0 + timedelta(minutes=minute))
+    assert db.execute("SELECT status, attempts FROM notification_outbox").fetchone() == ("dead", 3)
+
+
+def test_email_reaches_a_real_smtp_server_without_patient_identifiers(
+    db: psycopg.Connection[Any], world: World, database_url: str, smtp: tuple[Controller, Inbox]
+) -> None:
+    controller, inbox = smtp
+    add_route(db, world.practice_id, "email", "nurse@example.org")
+    alert_id = raise_bp_alert(db, world)
+    settings = NotifierSettings(database_url=database_url, smtp_host="127.0.0.1", smtp_port=controller.port)
+    with httpx.Client() as http:
+        result = Notifier(settings, http).deliver_due(db, T0)
+    assert result.delivered == 1
+    wait_until(lambda: inbox.messages, 10, "the email at the SMTP server")
+    (message,) = inbox.messages
+    assert message["To"] == "nurse@example.org"
+    assert message["Subject"] == f"[carehub] critical alert BP-C1 (opened) {alert_id[:8]}"
+    patient = world.homes[0].patient_id
+    assert str(patient) not in message["Subject"]
+    assert str(patient) not in message.get_payload()
+    assert alert_id in message.get_payload()

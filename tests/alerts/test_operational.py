@@ -1,0 +1,71 @@
+"""§C.3/§C.4 time-driven rules at their boundaries (DEV-n, ADH-n), and stale-Will handling."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from alerts import operational
+
+T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def rule(decision: operational.Decision | None) -> str | None:
+    return None if decision is None else decision.rule_id
+
+
+@pytest.mark.parametrize(
+    ("pct", "expected"), [(21, None), (20, "DEV-1"), (19, "DEV-1"), (11, "DEV-1"), (10, "DEV-2"), (9, "DEV-2")]
+)
+def test_dev_1_and_dev_2_battery(pct: int, expected: str | None) -> None:
+    assert rule(operational.battery(pct)) == expected
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [(24 * H - timedelta(seconds=1), None), (24 * H, None), (24 * H + timedelta(seconds=1), "DEV-3"),
+     (72 * H, "DEV-3"), (72 * H + timedelta(seconds=1), "DEV-4")],
+)  # fmt: skip
+def test_dev_3_and_dev_4_hub_missing(missing: timedelta, expected: str | None) -> None:
+    assert rule(operational.hub_missing("lost", T0 - missing, T0)) == expected
+    assert operational.hub_missing("online", T0 - missing, T0) is None
+
+
+@pytest.mark.parametrize(("days", "expected"), [(6.99, None), (7, None), (7.01, "DEV-4")])
+def test_dev_4_device_silent_while_hub_alive(days: float, expected: str | None) -> None:
+    last = T0 - timedelta(days=days)
+    assert rule(operational.device_silent(last, T0 - timedelta(days=30), True, T0)) == expected
+    assert operational.device_silent(last, T0 - timedelta(days=30), False, T0) is None
+
+
+@pytest.mark.parametrize(("offset", "expected"), [(599.0, None), (600.0, None), (601.0, "DEV-5"), (-601.0, "DEV-5")])
+def test_dev_5_clock_offset(offset: float, expected: str | None) -> None:
+    assert rule(operational.clock_offset(offset)) == expected
+
+
+@pytest.mark.parametrize(
+    ("last", "today", "missed"),
+    [
+        (date(2026, 12, 1), date(2026, 12, 4), 2),
+        (date(2026, 12, 1), date(2026, 12, 5), 3),
+        (None, date(2026, 12, 4), 3),
+    ],
+)
+def test_missed_days_count_complete_local_days(last: date | None, today: date, missed: int) -> None:
+    assert operational.missed_days(last, date(2026, 12, 1), today) == missed
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"), [(2, None), (3, "ADH-1"), (4, "ADH-1"), (6, "ADH-1"), (7, "ADH-2"), (8, "ADH-2")]
+)
+def test_adh_1_and_adh_2(days: int, expected: str | None) -> None:
+    assert rule(operational.adherence(days)) == expected
+
+
+def test_a_stale_will_from_an_older_session_is_ignored() -> None:
+    assert operational.accept_status(None, 0)
+    assert operational.accept_status(5, 6)
+    assert operational.accept_status(5, 5)
+    assert not operational.accept_status(5, 4)
