@@ -215,9 +215,9 @@ class VirtualBleakClient(BaseBleakClient):
             task.cancel()
             raise NotConnected(self.address)
         await asyncio.wait((task, lost), return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
+        if task.done() and not task.cancelled() and (task.exception() is None or not lost.done()):
             return task.result()
-        task.cancel()
+        task.cancel()  # bumble cancels or fails what was pending on the dropped link
         raise NotConnected(self.address)
 
     def _require_connection(self) -> Connection:

@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 LINK_LOST = hci.HCI_CONNECTION_TIMEOUT_ERROR
 """What both controllers report when the supervision timeout expires (Core Vol 4 Part E §7.7.5)."""
 DEVICE_CLOSED = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
+AIR_HOPS = 30
+"""Event-loop turns that carry a PDU from one bumble host to another over the LocalLink, with margin
+(host → controller → link → controller → host → GATT client, each a ``call_soon``)."""
 
 
 class _DisplayedPasskey(PairingDelegate):
@@ -111,6 +114,7 @@ class SimulatedPeripheral:
             sc=True,
             mitm=passkey is not None,
             bonding=True,
+            identity_address_type=PairingConfig.AddressType.RANDOM,  # its static random address
             delegate=_DisplayedPasskey(passkey) if passkey is not None else PairingDelegate(),
         )
         services = bumble_services(model.services, self, self.device.gatt_server)
@@ -126,8 +130,10 @@ class SimulatedPeripheral:
         self._idle.set()
         self._pump: asyncio.Task[None] | None = None
         self._advertising = True
+        self.pairings = 0
+        """SMP pairings completed (a bonded central re-encrypts without one)."""
         self.sent: list[Outgoing] = []
-        """Every frame that went on air (an indication once confirmed), oldest first: ground truth."""
+        """Every frame handed to the air, oldest first, with its ground truth (``Outgoing.intended``)."""
 
     # --- lifecycle (used by the radio) ------------------------------------------------------------
 
@@ -149,6 +155,24 @@ class SimulatedPeripheral:
             advertiser.send_advertising_data()
         for advertising_set in self._controller.advertising_sets.values():
             advertising_set.send_extended_advertising_data()
+
+    async def settle(self) -> None:
+        """Let a disconnection finish on both sides and advertising resume before a new connection:
+        a central reconnecting at once would otherwise meet the old link's last PDUs."""
+        await self._settle(
+            lambda: (
+                self._connection is None
+                and not self._central_connected()
+                and (self.advertising or not self._advertising)
+            )
+        )
+
+    @property
+    def advertising(self) -> bool:
+        """Connectable advertising is on (the device can be connected now)."""
+        return self._controller.le_legacy_advertiser.enabled or any(
+            s.enabled for s in self._controller.advertising_sets.values()
+        )
 
     @property
     def connected(self) -> bool:
@@ -179,12 +203,15 @@ class SimulatedPeripheral:
         await self.link_loss()
 
     async def notify_pending(self) -> None:
-        """Push what the model has to transmit (queued frames) to the subscribed central."""
+        """Push what the model has to transmit (queued frames) to the subscribed central; returns once
+        the last frame has reached it (an indication confirmed)."""
         if self._connection is None:
             return
         self._idle.clear()
         self._wake.set()
         await self._idle.wait()
+        # A notification has no confirmation: let the link carry the last one to the central's host.
+        await self._settle(lambda: False, rounds=AIR_HOPS)
 
     async def measure(self, at: datetime | None = None) -> list[Outgoing]:
         """Take a measurement now; frames the model sends live go on air. Returns them."""
@@ -223,12 +250,16 @@ class SimulatedPeripheral:
         self.model.connect(self._clock(), peer=connection.peer_address.to_string(False))
         connection.on(Connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(connection))
         connection.on(Connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, lambda: self._on_encryption(connection))
+        connection.on(Connection.EVENT_PAIRING, lambda _keys: self._on_paired())
         self._pump = asyncio.get_running_loop().create_task(self._run_pump(connection), name=f"pump {self.address}")
 
     def _on_encryption(self, connection: Connection) -> None:
         if connection is self._connection and connection.is_encrypted:
             # SMP has checked the passkey already; the model records the bond and the encrypted link.
             self.model.pair(self._clock(), self.model.security.passkey)
+
+    def _on_paired(self) -> None:
+        self.pairings += 1
 
     def _on_disconnection(self, connection: Connection) -> None:
         if connection is not self._connection:
@@ -281,11 +312,11 @@ class SimulatedPeripheral:
 
     async def _send(self, connection: Connection, frame: Outgoing) -> None:
         characteristic = self._characteristics[frame.characteristic]
+        self.sent.append(frame)
         if frame.delivery == Delivery.INDICATE:
             await self.device.indicate_subscriber(connection, characteristic, frame.data)
         else:
             await self.device.notify_subscriber(connection, characteristic, frame.data)
-        self.sent.append(frame)
 
     def _central_connected(self) -> bool:
         me = bytes(hci.Address(self.address))
