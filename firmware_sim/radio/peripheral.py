@@ -129,6 +129,9 @@ class SimulatedPeripheral:
         self._idle = asyncio.Event()
         self._idle.set()
         self._pump: asyncio.Task[None] | None = None
+        self._restart: asyncio.Task[None] | None = None
+        """Advertising resuming after a disconnection; awaited, never cancelled, before other HCI
+        commands (a host cancelled mid-command trips over the late Command Complete)."""
         self._advertising = True
         self.pairings = 0
         """SMP pairings completed (a bonded central re-encrypts without one)."""
@@ -145,6 +148,7 @@ class SimulatedPeripheral:
         self._advertising = False
         if self._connection is not None:
             await self.link_loss()
+        await self._restarted()
         await self.device.power_off()
         self._link.remove_controller(self._controller)
 
@@ -159,6 +163,8 @@ class SimulatedPeripheral:
     async def settle(self) -> None:
         """Let a disconnection finish on both sides and advertising resume before a new connection:
         a central reconnecting at once would otherwise meet the old link's last PDUs."""
+        await self._settle(lambda: self._connection is None and not self._central_connected())
+        await self._restarted()
         await self._settle(
             lambda: (
                 self._connection is None
@@ -199,6 +205,7 @@ class SimulatedPeripheral:
             if self._connection is None:
                 await self._start_advertising()
             return
+        await self._restarted()
         await self.device.stop_advertising()
         await self.link_loss()
 
@@ -273,7 +280,14 @@ class SimulatedPeripheral:
             self._pump = None
         self.model.disconnect(self._clock())
         if self._advertising:
-            asyncio.get_running_loop().create_task(self._start_advertising(), name=f"advertise {self.address}")
+            self._restart = asyncio.get_running_loop().create_task(
+                self._start_advertising(), name=f"advertise {self.address}"
+            )
+
+    async def _restarted(self) -> None:
+        if self._restart is not None:
+            await self._restart
+            self._restart = None
 
     async def _start_advertising(self) -> None:
         if self._advertising and self.device.powered_on and self._connection is None:
@@ -291,6 +305,16 @@ class SimulatedPeripheral:
         self._wake.set()
 
     async def _run_pump(self, connection: Connection) -> None:
+        """Owns this connection's stream: a failure is a simulator bug, logged once, and the device
+        drops the link (a firmware fault) rather than hanging the central."""
+        try:
+            await self._pump_frames(connection)
+        except Exception:
+            logger.exception("peripheral %s: frame pump failed; dropping the link", self.address)
+            self._idle.set()
+            await self.link_loss()
+
+    async def _pump_frames(self, connection: Connection) -> None:
         """Frames go out one at a time; an indication's confirmation releases the next frame."""
         while True:
             if not self._wake.is_set():
