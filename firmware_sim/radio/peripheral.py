@@ -49,15 +49,26 @@ AIR_HOPS = 30
 (host → controller → link → controller → host → GATT client, each a ``call_soon``)."""
 
 
-class _DisplayedPasskey(PairingDelegate):
-    """The device shows (or has printed on its label) a fixed passkey."""
+ENCRYPTION_KEY_ONLY = PairingDelegate.KeyDistribution.DISTRIBUTE_ENCRYPTION_KEY
+"""A device on a static random address distributes its LTK and no IRK (it has no private address to
+resolve); bumble's central would otherwise scan to resolve the address before every reconnect."""
 
-    def __init__(self, passkey: str) -> None:
-        super().__init__(io_capability=PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY)
-        self._passkey = int(passkey)
+
+class _DeviceAgent(PairingDelegate):
+    """Just Works, or the passkey the device shows (or has printed on its label)."""
+
+    def __init__(self, passkey: str | None) -> None:
+        super().__init__(
+            io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT
+            if passkey is None
+            else PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY,
+            local_responder_key_distribution=ENCRYPTION_KEY_ONLY,
+        )
+        self._passkey = passkey
 
     async def generate_passkey(self) -> int:
-        return self._passkey
+        assert self._passkey is not None, "asked for a passkey in Just Works"
+        return int(self._passkey)
 
 
 def advertising_data(advertisement: Advertisement) -> bytes:
@@ -114,8 +125,7 @@ class SimulatedPeripheral:
             sc=True,
             mitm=passkey is not None,
             bonding=True,
-            identity_address_type=PairingConfig.AddressType.RANDOM,  # its static random address
-            delegate=_DisplayedPasskey(passkey) if passkey is not None else PairingDelegate(),
+            delegate=_DeviceAgent(passkey),
         )
         services = bumble_services(model.services, self, self.device.gatt_server)
         self.device.add_services(services)

@@ -175,8 +175,11 @@ class VirtualRadio:
             while not peripheral.advertising:
                 await asyncio.sleep(self.advertising_interval_ms / 1000)
             attempt = asyncio.ensure_future(self.central.connect(hci.Address(address)))
-            # The peripheral's next advertising event, now: nothing on this radio waits an interval.
-            asyncio.get_running_loop().call_soon(peripheral.advertise_now)
+            # Once the controller initiates, the peripheral's next advertising event happens now:
+            # nothing on this radio waits an advertising interval to connect.
+            while not attempt.done() and self._controller.pending_le_connection is None:
+                await asyncio.sleep(0)
+            peripheral.advertise_now()
             return await attempt
 
     async def is_bonded(self, address: str) -> bool:
