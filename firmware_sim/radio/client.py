@@ -99,7 +99,8 @@ class VirtualBleakClient(BaseBleakClient):
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         if self._connection is not None:
             return
-        connection = await self.radio.connect(self.address, timeout_s=self._timeout)
+        timeout_s = float(kwargs.get("timeout", self._timeout))  # bleak-retry-connector passes one
+        connection = await self.radio.connect(self.address, timeout_s=timeout_s)
         self._connection = connection
         self._lost = asyncio.get_running_loop().create_future()
         connection.on(Connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(connection))

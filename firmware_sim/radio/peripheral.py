@@ -351,6 +351,9 @@ class SimulatedPeripheral:
             await self.device.indicate_subscriber(connection, characteristic, frame.data)
         else:
             await self.device.notify_subscriber(connection, characteristic, frame.data)
+            # One notification per connection event: the next waits until this one has arrived, so a
+            # stream can be cut between two frames as a fade cuts it.
+            await self._settle(lambda: False, rounds=AIR_HOPS)
 
     def _central_connected(self) -> bool:
         me = bytes(hci.Address(self.address))

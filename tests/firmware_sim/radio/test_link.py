@@ -8,8 +8,9 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-from bleak import BleakClient
+from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
+from bleak_retry_connector import establish_connection
 
 from drivers.glucose import decode_measurement
 from firmware_sim.devices.bp_cuff import BloodPressureCuff, and_ua651ble
@@ -166,3 +167,24 @@ def test_a_measurement_taken_while_connected_is_notified_live(
         assert peripheral.pairings == 1
 
     run_on_radio(meter, CUFF, t0, scenario)
+
+
+def test_bleak_retry_connector_establishes_a_connection_on_the_radio(
+    patient: Physiology, clock: DeviceClock, seed: int, t0: datetime
+) -> None:
+    """The gateway connects through bleak-retry-connector; on Linux it also asks BlueZ about stale
+    connections, which must not break (or hang) on a machine without BlueZ."""
+    cuff = cuff_with_records(patient, clock, seed, t0, 0)
+
+    async def scenario(radio: VirtualRadio, _peripheral: SimulatedPeripheral) -> None:
+        backends = radio.backends()
+        device = await BleakScanner.find_device_by_address(CUFF, timeout=HANG_GUARD_S, backend=backends.scanner)
+        assert device is not None
+        client = await establish_connection(BleakClient, device, "cuff", backend=backends.client)
+        try:
+            assert await client.read_gatt_char(uuids.MODEL_NUMBER) == b"UA-651BLE"
+        finally:
+            await client.disconnect()
+        assert cuff.link is None
+
+    run_on_radio(cuff, CUFF, t0, scenario)

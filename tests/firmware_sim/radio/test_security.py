@@ -126,3 +126,41 @@ def test_unpair_forgets_the_hubs_bond_so_the_next_session_pairs_again(
         assert peripheral.pairings == 2
 
     run_on_radio(meter, METER, t0, scenario)
+
+
+def test_link_loss_mid_racp_report_then_the_download_resumes_after_the_last_record_received(
+    patient: Physiology, clock: DeviceClock, seed: int, t0: datetime
+) -> None:
+    meter = meter_with_records(patient, clock, seed, t0, 6)
+
+    async def scenario(radio: VirtualRadio, peripheral: SimulatedPeripheral) -> None:
+        radio.set_passkey(METER, PASSKEY)
+        backend = radio.backends().client
+        first: list[bytes] = []
+        two = asyncio.Event()
+
+        def on_measurement(_c: object, data: bytearray) -> None:
+            first.append(bytes(data))
+            if len(first) == 2:
+                two.set()
+
+        client = BleakClient(METER, backend=backend)
+        await client.connect()
+        await client.start_notify(uuids.GLUCOSE_MEASUREMENT, on_measurement)
+        await client.start_notify(uuids.RECORD_ACCESS_CONTROL_POINT, lambda _c, _d: None)
+        await client.write_gatt_char(uuids.RECORD_ACCESS_CONTROL_POINT, REPORT_ALL, response=True)
+        await asyncio.wait_for(two.wait(), HANG_GUARD_S)
+        await peripheral.link_loss()
+        assert not client.is_connected
+        assert not meter.procedure_in_progress("racp report")  # a lost link ends the procedure
+        received = [decode_measurement(m).sequence_number for m in first]
+        assert 2 <= len(received) < 6
+        last = received[-1]
+        async with BleakClient(METER, backend=backend) as again:
+            request = bytes([0x01, 0x03, 0x01]) + (last + 1).to_bytes(2, "little")  # records ≥ last + 1
+            rest, response = await download(again, request)
+        assert racp.decode(response) == racp.decode(bytes.fromhex("06000101"))
+        assert received + [decode_measurement(m).sequence_number for m in rest] == [1, 2, 3, 4, 5, 6]
+        assert peripheral.pairings == 1
+
+    run_on_radio(meter, METER, t0, scenario)
