@@ -168,7 +168,8 @@ class SimulatedPeripheral:
         if advertiser.enabled:
             advertiser.send_advertising_data()
         for advertising_set in self._controller.advertising_sets.values():
-            advertising_set.send_extended_advertising_data()
+            if advertising_set.enabled:
+                advertising_set.send_extended_advertising_data()
 
     async def settle(self) -> None:
         """Let a disconnection finish on both sides and advertising resume before a new connection:

@@ -142,3 +142,26 @@ def test_unknown_address_is_not_found() -> None:
                 await client.connect()
 
     run(scenario)
+
+
+def test_two_radios_in_one_loop_are_two_homes_that_do_not_hear_each_other(
+    patient: Physiology, clock: DeviceClock, seed: int, t0: datetime
+) -> None:
+    """Many hubs in one process (the demo, the gateway benchmark) each get their own radio."""
+    near = and_ua651ble(physiology=patient, clock=clock, seed=seed)
+    far = accu_chek_style(physiology=patient, clock=clock, seed=seed)
+
+    async def scenario() -> None:
+        async with VirtualRadio() as home_a, VirtualRadio() as home_b:
+            await home_a.add_peripheral(near, address=CUFF)
+            await home_b.add_peripheral(far, address=METER)
+            seen_a = await BleakScanner.discover(timeout=0.3, backend=home_a.backends().scanner)
+            seen_b = await BleakScanner.discover(timeout=0.3, backend=home_b.backends().scanner)
+            assert [d.address for d in seen_a] == [CUFF]
+            assert [d.address for d in seen_b] == [METER]
+            with pytest.raises(BleakDeviceNotFoundError):
+                await BleakClient(METER, backend=home_a.backends().client).connect()
+            async with BleakClient(CUFF, backend=home_a.backends().client) as client:
+                assert await client.read_gatt_char(uuids.MODEL_NUMBER) == b"UA-651BLE"
+
+    run(scenario)
