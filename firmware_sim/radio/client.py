@@ -126,7 +126,13 @@ class VirtualBleakClient(BaseBleakClient):
             await lost
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
+        """Pair and bond; with a bond already, only encrypt (bleak on BlueZ returns early when the
+        device is already paired)."""
         connection = self._require_connection()
+        if await self.radio.is_bonded(self.address):
+            if not connection.is_encrypted:
+                await self._guard(connection.encrypt())
+            return
         try:
             await self._guard(connection.pair())
         except BaseBumbleError as exc:
@@ -196,17 +202,10 @@ class VirtualBleakClient(BaseBleakClient):
                 return await self._guard(operation())
             except att.ATT_Error as exc:
                 if attempt == 1 and exc.error_code in SECURITY_ERRORS:
-                    await self._raise_security()
+                    await self.pair()  # raise security, as BlueZ does
                     continue
                 raise BleakGATTProtocolError(exc.error_code) from exc
         raise AssertionError("unreachable")
-
-    async def _raise_security(self) -> None:
-        connection = self._require_connection()
-        if await self.radio.is_bonded(self.address):
-            await self._guard(connection.encrypt())
-        else:
-            await self.pair()
 
     async def _guard(self, operation: Awaitable[T]) -> T:
         """Fail an operation as soon as the link drops (bumble would wait for the ATT timeout)."""
