@@ -265,7 +265,15 @@ class SimulatedPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         self._connection = connection
-        self.model.connect(self._clock(), peer=connection.peer_address.to_string(False))
+        try:
+            self.model.connect(self._clock(), peer=connection.peer_address.to_string(False))
+        except DeviceUnavailable:
+            # A flat battery: the device goes off the air (set_advertising(True) after replacing it).
+            logger.info("peripheral %s cannot take a connection (battery flat); radio off", self.address)
+            self._advertising = False
+            self._connection = None
+            asyncio.get_running_loop().create_task(connection.disconnect(), name=f"refuse {self.address}")
+            return
         connection.on(Connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(connection))
         connection.on(Connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, lambda: self._on_encryption(connection))
         connection.on(Connection.EVENT_PAIRING, lambda _keys: self._on_paired())

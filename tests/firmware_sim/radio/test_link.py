@@ -188,3 +188,23 @@ def test_bleak_retry_connector_establishes_a_connection_on_the_radio(
         assert cuff.link is None
 
     run_on_radio(cuff, CUFF, t0, scenario)
+
+
+def test_a_cuff_with_a_flat_battery_drops_the_link_and_goes_off_the_air(
+    patient: Physiology, clock: DeviceClock, seed: int, t0: datetime
+) -> None:
+    cuff = cuff_with_records(patient, clock, seed, t0, 0)
+    cuff.battery.level_pct = 0.0
+
+    async def scenario(radio: VirtualRadio, peripheral: SimulatedPeripheral) -> None:
+        client = BleakClient(CUFF, backend=radio.backends().client)
+        with pytest.raises(BleakError):  # the link drops during service discovery
+            await client.connect()
+        assert not client.is_connected
+        assert cuff.link is None
+        await peripheral.settle()
+        assert not peripheral.advertising
+        with pytest.raises(TimeoutError):
+            await BleakClient(CUFF, backend=radio.backends().client, timeout=0.2).connect()
+
+    run_on_radio(cuff, CUFF, t0, scenario)
