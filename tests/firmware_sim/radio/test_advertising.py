@@ -50,7 +50,7 @@ VENDOR_SERVICES = st.uuids().map(str).filter(lambda u: not u.endswith("-0000-100
 
 
 @given(
-    name=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20),
+    name=st.text(st.characters(codec="utf-8"), min_size=1, max_size=20),
     services=st.lists(st.one_of(SIG_SERVICES, VENDOR_SERVICES), max_size=3, unique=True),
     manufacturer=st.dictionaries(st.integers(0, 0xFFFF), st.binary(max_size=8), max_size=2),
 )
