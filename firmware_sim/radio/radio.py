@@ -180,7 +180,13 @@ class VirtualRadio:
             while not attempt.done() and self._controller.pending_le_connection is None:
                 await asyncio.sleep(0)
             peripheral.advertise_now()
-            return await attempt
+            try:
+                return await attempt
+            finally:
+                if not attempt.done():  # timed out: the device went off the air after all
+                    attempt.cancel()
+                    # What LE Create Connection Cancel would do; the virtual controller lacks it.
+                    self._controller.pending_le_connection = None
 
     async def is_bonded(self, address: str) -> bool:
         return await self._keys(address) is not None
