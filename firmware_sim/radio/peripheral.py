@@ -192,6 +192,11 @@ class SimulatedPeripheral:
         )
 
     @property
+    def controller(self) -> Controller:
+        """The device's virtual controller (for fault injection below the host)."""
+        return self._controller
+
+    @property
     def connected(self) -> bool:
         return self._connection is not None
 

@@ -111,6 +111,11 @@ class VirtualRadio:
         await self.central.power_off()
         self._started = False
 
+    @property
+    def controller(self) -> Controller:
+        """The hub adapter's virtual controller (for fault injection below the host)."""
+        return self._controller
+
     def backends(self) -> BleakBackends:
         scanner = type("VirtualBleakScanner", (VirtualBleakScanner,), {"radio": self})
         client = type("VirtualBleakClient", (VirtualBleakClient,), {"radio": self})
@@ -182,11 +187,11 @@ class VirtualRadio:
             peripheral.advertise_now()
             try:
                 return await attempt
-            finally:
-                if not attempt.done():  # timed out: the device went off the air after all
-                    attempt.cancel()
-                    # What LE Create Connection Cancel would do; the virtual controller lacks it.
-                    self._controller.pending_le_connection = None
+            except BaseException:  # timed out (or cancelled): the device went off the air after all
+                attempt.cancel()
+                # What LE Create Connection Cancel would do; the virtual controller lacks it.
+                self._controller.pending_le_connection = None
+                raise
 
     async def is_bonded(self, address: str) -> bool:
         return await self._keys(address) is not None

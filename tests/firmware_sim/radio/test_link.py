@@ -208,3 +208,28 @@ def test_a_cuff_with_a_flat_battery_drops_the_link_and_goes_off_the_air(
             await BleakClient(CUFF, backend=radio.backends().client, timeout=0.2).connect()
 
     run_on_radio(cuff, CUFF, t0, scenario)
+
+
+def test_a_connect_that_times_out_after_it_started_leaves_no_pending_connection_behind(
+    patient: Physiology, clock: DeviceClock, seed: int, t0: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cuff = cuff_with_records(patient, clock, seed, t0, 0)
+
+    async def scenario(radio: VirtualRadio, peripheral: SimulatedPeripheral) -> None:
+
+        def vanish() -> None:  # the cuff's radio dies the instant the hub starts connecting
+            for advertising_set in peripheral.controller.advertising_sets.values():
+                advertising_set.stop()
+
+        monkeypatch.setattr(peripheral, "advertise_now", vanish)
+        with pytest.raises(TimeoutError):
+            await BleakClient(CUFF, backend=radio.backends().client, timeout=0.3).connect()
+        assert radio.controller.pending_le_connection is None
+        assert cuff.link is None
+        monkeypatch.undo()
+        await peripheral.set_advertising(False)
+        await peripheral.set_advertising(True)  # back on the air: the hub connects normally
+        async with BleakClient(CUFF, backend=radio.backends().client) as client:
+            assert await client.read_gatt_char(uuids.MODEL_NUMBER) == b"UA-651BLE"
+
+    run_on_radio(cuff, CUFF, t0, scenario)
