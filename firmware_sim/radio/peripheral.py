@@ -133,6 +133,7 @@ class SimulatedPeripheral:
             str(c.uuid).lower(): c for s in services for c in s.characteristics
         }
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
+        self._route_live_frames()
         self._connection: Connection | None = None
         self._outbox: deque[Outgoing] = deque()
         self._wake = asyncio.Event()
@@ -161,6 +162,7 @@ class SimulatedPeripheral:
         await self._restarted()
         await self.device.power_off()
         self._link.remove_controller(self._controller)
+        vars(self.model).pop("measure", None)
 
     def advertise_now(self) -> None:
         """The next advertising event, now: a central waiting to connect does not wait an interval."""
@@ -239,9 +241,22 @@ class SimulatedPeripheral:
     async def measure(self, at: datetime | None = None) -> list[Outgoing]:
         """Take a measurement now; frames the model sends live go on air. Returns them."""
         frames = self.model.measure(at or self._clock())
-        self._send_later(frames)
         await self.notify_pending()
         return frames
+
+    def _route_live_frames(self) -> None:
+        """``model.measure(at)`` called by anyone (a test, the demo's home life) returns the frames the
+        device sends live, and the model counts them delivered; on the radio they must go on air, so
+        the model instance's ``measure`` is wrapped to queue them (the class is untouched; the wrapper
+        is removed at power-off). ``notify_pending()`` then returns once they have arrived."""
+        measure = self.model.measure
+
+        def measure_on_air(at: datetime) -> list[Outgoing]:
+            frames = measure(at)
+            self._send_later(frames)
+            return frames
+
+        setattr(self.model, "measure", measure_on_air)  # noqa: B010 - an instance attribute shadows the method
 
     # --- AttHandler: the model behind the GATT server -------------------------------------------
 
