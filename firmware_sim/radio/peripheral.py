@@ -21,6 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bumble import hci
 from bumble.controller import Controller
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 LINK_LOST = hci.HCI_CONNECTION_TIMEOUT_ERROR
 """What both controllers report when the supervision timeout expires (Core Vol 4 Part E §7.7.5)."""
 DEVICE_CLOSED = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
+LIVE_EVENTS = ("measure", "control_test")
+"""Model methods that return frames sent live (and counted delivered by the model)."""
 AIR_HOPS = 30
 """Event-loop turns that carry a PDU from one bumble host to another over the LocalLink, with margin
 (host → controller → link → controller → host → GATT client, each a ``call_soon``)."""
@@ -162,7 +165,8 @@ class SimulatedPeripheral:
         await self._restarted()
         await self.device.power_off()
         self._link.remove_controller(self._controller)
-        vars(self.model).pop("measure", None)
+        for name in LIVE_EVENTS:
+            vars(self.model).pop(name, None)
 
     def advertise_now(self) -> None:
         """The next advertising event, now: a central waiting to connect does not wait an interval."""
@@ -245,18 +249,22 @@ class SimulatedPeripheral:
         return frames
 
     def _route_live_frames(self) -> None:
-        """``model.measure(at)`` called by anyone (a test, the demo's home life) returns the frames the
-        device sends live, and the model counts them delivered; on the radio they must go on air, so
-        the model instance's ``measure`` is wrapped to queue them (the class is untouched; the wrapper
-        is removed at power-off). ``notify_pending()`` then returns once they have arrived."""
-        measure = self.model.measure
+        """``model.measure(at)`` (or a glucometer's ``control_test``) called by anyone — a test, the
+        demo's home life — returns the frames the device sends live, and the model counts them
+        delivered; on the radio they must go on air, so those methods of the model instance are
+        wrapped to queue them (the class is untouched; the wrappers go at power-off).
+        ``notify_pending()`` then returns once they have arrived."""
+        for name in LIVE_EVENTS:
+            if hasattr(self.model, name):
+                setattr(self.model, name, self._on_air(getattr(self.model, name)))
 
-        def measure_on_air(at: datetime) -> list[Outgoing]:
-            frames = measure(at)
+    def _on_air(self, event: Callable[..., list[Outgoing]]) -> Callable[..., list[Outgoing]]:
+        def event_on_air(*args: Any, **kwargs: Any) -> list[Outgoing]:
+            frames = event(*args, **kwargs)
             self._send_later(frames)
             return frames
 
-        setattr(self.model, "measure", measure_on_air)  # noqa: B010 - an instance attribute shadows the method
+        return event_on_air
 
     # --- AttHandler: the model behind the GATT server -------------------------------------------
 

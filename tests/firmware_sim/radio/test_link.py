@@ -167,11 +167,15 @@ def test_a_measurement_taken_while_connected_is_notified_live(
             # The model driven directly (a test, the demo's home life): its live frame goes on air too.
             more = meter.measure(t0 + timedelta(minutes=10))
             await peripheral.notify_pending()
+            control = meter.control_test(t0 + timedelta(minutes=15))
+            await peripheral.notify_pending()
             assert len(more) == 1
-            assert received == [frames[0].data, more[0].data]
+            assert len(control) == 1
+            assert received == [frames[0].data, more[0].data, control[0].data]
         assert peripheral.pairings == 1
         await radio.remove_peripheral(CUFF)
         assert "measure" not in vars(meter)  # the model is handed back unwrapped
+        assert "control_test" not in vars(meter)
 
     run_on_radio(meter, CUFF, t0, scenario)
 
