@@ -30,7 +30,7 @@ from bumble.core import BaseBumbleError
 from bumble.device import Connection, Peer
 from bumble.gatt_client import CharacteristicProxy, ServiceProxy
 
-from firmware_sim.radio.scanner import bleak_uuid
+from firmware_sim.radio.advertising import bleak_uuid
 
 if TYPE_CHECKING:
     from firmware_sim.radio.radio import VirtualRadio

@@ -25,7 +25,6 @@ from typing import Any
 
 from bumble import hci
 from bumble.controller import Controller
-from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.gatt import Characteristic as BumbleCharacteristic
 from bumble.host import Host
@@ -33,11 +32,12 @@ from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
-from firmware_sim.devices.gatt_table import Advertisement, Pairing
+from firmware_sim.devices.gatt_table import Pairing
 from firmware_sim.devices.outgoing import Delivery, Outgoing
 from firmware_sim.devices.peripheral import SimulatedPeripheral as DeviceModel
 from firmware_sim.errors import DeviceUnavailable
 from firmware_sim.gatt.att import AttError, AttErrorCode
+from firmware_sim.radio.advertising import advertising_data
 from firmware_sim.radio.gatt_server import bumble_services
 
 logger = logging.getLogger(__name__)
@@ -72,28 +72,6 @@ class _DeviceAgent(PairingDelegate):
     async def generate_passkey(self) -> int:
         assert self._passkey is not None, "asked for a passkey in Just Works"
         return int(self._passkey)
-
-
-def advertising_data(advertisement: Advertisement) -> bytes:
-    """Flags, complete local name, complete lists of 16- and 128-bit service UUIDs and manufacturer
-    data, as a real device puts them in its ADV_IND (Core Supplement Part A §1)."""
-    short = [UUID.from_16_bits(int(u[4:8], 16)) for u in advertisement.service_uuids if _is_sig(u)]
-    long = [UUID(u) for u in advertisement.service_uuids if not _is_sig(u)]
-    fields: list[tuple[int, bytes]] = [
-        (AdvertisingData.FLAGS, bytes([0x06])),  # LE General Discoverable, BR/EDR not supported
-        (AdvertisingData.COMPLETE_LOCAL_NAME, advertisement.local_name.encode()),
-    ]
-    if short:
-        fields.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, b"".join(bytes(u) for u in short)))
-    if long:
-        fields.append((AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, b"".join(bytes(u) for u in long)))
-    for company, data in advertisement.manufacturer_data.items():
-        fields.append((AdvertisingData.MANUFACTURER_SPECIFIC_DATA, company.to_bytes(2, "little") + data))
-    return bytes(AdvertisingData(fields))
-
-
-def _is_sig(uuid: str) -> bool:
-    return uuid.lower().endswith("-0000-1000-8000-00805f9b34fb") and uuid.startswith("0000")
 
 
 class SimulatedPeripheral:

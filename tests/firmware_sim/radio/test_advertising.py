@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from firmware_sim.devices.gatt_table import Advertisement
 from firmware_sim.gatt import uuids
-from firmware_sim.radio.peripheral import advertising_data
-from firmware_sim.radio.scanner import advertisement_data
+from firmware_sim.radio.advertising import advertisement_data, advertising_data
 
 OMRON_CLASSIC_SERVICE = "ecbe3980-c9a2-11e1-b1bd-0002a5d5c51b"
 OMRON_COMPANY_ID = 0x020E
