@@ -129,9 +129,11 @@ def test_stock_to_home_replacement_and_back_to_stock(
     ]  # fmt: skip
     assert final["activated_at"] is None  # a restocked unit starts afresh; its history keeps the old dates
     table = run(capsys, "devices", "list", *ACTOR)
-    assert table.splitlines()[0].split() == ["SERIAL", "KIND", "MODEL", "CUSTODY_STATE", "PATIENT_MRN", "HUB_ID",
-                                             "ACTIVATED_AT"]  # fmt: skip
+    assert table.splitlines()[0].split() == ["SERIAL", "KIND", "MODEL", "CUSTODY_STATE", "ENGAGEMENT", "PATIENT_MRN",
+                                             "HUB_ID", "ACTIVATED_AT"]  # fmt: skip
     assert any(line.startswith("BP-2") and "MRN-9" in line for line in table.splitlines())
+    listed = {d["serial"]: d["engagement"] for d in json.loads(run(capsys, "devices", "list", "--json", *ACTOR))}
+    assert listed == {"BP-1": "not_deployed", "BP-2": "active"}  # BP-2 measured about 2.25 days ago
     shipments = json.loads(run(capsys, "shipments", "list", "--json", *ACTOR))
     assert [(s["carrier"], s["direction"], s["status"]) for s in shipments] == [
         ("ups", "outbound", "delivered"), ("usps", "outbound", "delivered"), ("fedex", "return", "delivered"),
