@@ -138,3 +138,14 @@ def test_stock_to_home_replacement_and_back_to_stock(
     assert [(s["carrier"], s["direction"], s["status"]) for s in shipments] == [
         ("ups", "outbound", "delivered"), ("usps", "outbound", "delivered"), ("fedex", "return", "delivered"),
     ]  # fmt: skip
+
+    proof = json.loads(run(capsys, "patients", "evidence", "MRN-9", "--json", *ACTOR))
+    assert [
+        (e["device_serial"], e["assigned_at"], e["assignment_ended_at"], e["assignment_end_reason"], e["carrier"],
+         e["tracking_number"], e["delivered_at"], e["first_reading_at"], e["condition_icd10"])
+        for e in proof
+    ] == [
+        ("BP-1", at(0), at(90), "cuff_leak", "ups", "1Z5R89390357567127", at(30), at(40), "I10"),
+        ("BP-2", at(60), None, None, "usps", "9400111201080805483016", at(80), at(90), "I10"),
+    ]  # fmt: skip
+    assert all(e["consent_at"] == at(-48) and e["ordering_practitioner"] for e in proof)
