@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from core.errors import CarehubError
+from core.hub_messages import MAX_WHITELIST_ENTRIES
 from provisioning import inventory
 from provisioning.custody import TRANSITIONS, CustodyAction, CustodyState
 from provisioning.eligibility import Program
@@ -236,6 +237,13 @@ def assign_device(
         inventory.transition(
             conn, device.id, CustodyAction.ASSIGN, at=at, actor_id=actor_id, evidence={"patient_id": str(patient_id)}
         )
+        if hub_id is not None:
+            on_hub = conn.execute(
+                "SELECT count(*) FROM device_hub_assignments WHERE hub_id = %s AND (valid_to IS NULL OR valid_to > %s)",
+                (hub_id, at),
+            ).fetchone()
+            if on_hub is not None and on_hub[0] >= MAX_WHITELIST_ENTRIES:
+                raise ShippingError(f"hub {hub_id} already has {on_hub[0]} devices (at most {MAX_WHITELIST_ENTRIES})")
         patient_assignment = assign_device_to_patient(conn, device=device, patient_id=patient_id, valid_from=at)
         hub_assignment = assign_device_to_hub(conn, device=device, hub_id=hub_id, valid_from=at) if hub_id else None
     return Assignment(device, patient_assignment, hub_assignment)

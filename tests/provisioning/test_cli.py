@@ -68,6 +68,8 @@ def test_stock_to_home_replacement_and_back_to_stock(
     assert "imported 2" in run(capsys, "devices", "import", str(stock), *ACTOR)
 
     run(capsys, "patients", "add", "MRN-9", "--time-zone", "America/Chicago", *ACTOR)
+    refused = run(capsys, "patients", "add", "MRN-9", "--time-zone", "America/Chicago", *ACTOR, code=1)
+    assert "refused by the database (patients_practice_id_mrn_key)" in refused
     run(capsys, "patients", "update", "MRN-9", *ACTOR, "--mbi", "1EG4-TE5-MK73", "--last-visit", "2025-11-02",
         "--address-line1", "1 Main St", "--city", "Peoria", "--state", "IL", "--postal-code", "61602")  # fmt: skip
     assert "hypertension" in run(capsys, "patients", "add-condition", "MRN-9", "I10", *ACTOR)
