@@ -14,7 +14,7 @@ from uuid import UUID
 
 from psycopg import errors as pg_errors
 
-from provisioning.registry import Conn, RegistryError, _new_id, device_by_serial
+from provisioning.registry import Conn, RegistryError, device_by_serial, new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,7 @@ def record_setup(conn: Conn, *, serial: str, performed_by: UUID, performed_at: d
     ).fetchone()
     if row is None:
         raise SetupRefused(f"device {serial} was not assigned to a patient at that time")
-    setup_id = _new_id()
+    setup_id = new_id()
     try:
         with conn.transaction():
             conn.execute(

@@ -29,10 +29,10 @@ from provisioning.registry import (
     DeviceRecord,
     RegistryError,
     UnknownRecord,
-    _new_id,
     assign_device_to_hub,
     assign_device_to_patient,
     device_by_serial,
+    new_id,
 )
 from provisioning.tracking_numbers import Carrier, normalise_tracking_number
 
@@ -270,7 +270,7 @@ def create_shipment(
         raise ShippingError("the patient has no address on file and none was given")
     if not serials:
         raise ShippingError("a shipment carries at least one device")
-    shipment_id = _new_id()
+    shipment_id = new_id()
     with conn.transaction():
         row = conn.execute("SELECT practice_id FROM patients WHERE id = %s", (patient_id,)).fetchone()
         if row is None:
