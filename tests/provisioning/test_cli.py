@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from carehub.cli import main
-from carehub.local_services import MosquittoBroker
+from carehub.local_services import PRODUCTION_MOSQUITTO_ACL, MosquittoBroker
 from provisioning import registry
 from tests.ingest.conftest import bp_reading, envelope
 from tests.ingest.test_pipeline import StartIngest, start_ingest  # noqa: F401 - fixture
@@ -161,3 +161,24 @@ def test_stock_to_home_replacement_and_back_to_stock(
     ]  # fmt: skip
     assert all(e["consent_at"] == at(-48) and e["ordering_practitioner"] for e in proof)
     assert [(e["setup_at"], e["setup_modality"]) for e in proof] == [(at(41), "video"), (None, None)]
+
+
+def test_hub_swap_acl_check_and_password_file(
+    cli: None, db: Conn, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for hub_id in ("hub-old-9", "hub-new-9"):
+        run(capsys, "provisioning", "add-hub", hub_id, "--serial", f"S-{hub_id}", *ACTOR)
+        run(capsys, "provisioning", "issue-hub", hub_id, *ACTOR)
+    assert "0 device(s) moved to hub-new-9" in run(capsys, "provisioning", "swap-hub", "hub-old-9", "hub-new-9", *ACTOR)
+    services = tmp_path / "services.secret"
+    services.write_text("# service accounts\ncarehub-ingest:pw-i\ncarehub-provisioning:pw-p\n")
+    passwd = tmp_path / "passwd"
+    assert "wrote 3 entries" in run(capsys, "provisioning", "password-file", str(passwd), "--services", str(services))
+    users = sorted(line.split(":")[0] for line in passwd.read_text().splitlines())
+    assert users == ["carehub-ingest", "carehub-provisioning", "hub-new-9"]
+    assert "matches" in run(capsys, "provisioning", "acl", "--check", str(PRODUCTION_MOSQUITTO_ACL))
+    edited = tmp_path / "acl"
+    edited.write_text(PRODUCTION_MOSQUITTO_ACL.read_text() + "topic readwrite #\n")
+    assert "differs" in run(capsys, "provisioning", "acl", "--check", str(edited), code=1)
+    status = json.loads(run(capsys, "provisioning", "config-status", "--json", *ACTOR))
+    assert status == []  # no hub had a device, so no config was issued
