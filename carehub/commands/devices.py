@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from carehub.operations import add_actor, add_at, add_json, day, emit, handler, session
 from core.domain import DeviceKind
-from provisioning import csv_import, inventory, replacement, shipping
-from provisioning.custody import CustodyAction, CustodyState
+from provisioning import csv_import, evidence, inventory, replacement, shipping
+from provisioning.custody import CustodyAction, CustodyState, Engagement, engagement
 from provisioning.enrollment import patient_by_mrn
 from provisioning.inventory import Connectivity, FdaStatus
 from provisioning.registry import device_by_serial
 from provisioning.tracking_numbers import Carrier
 
-DEVICE_COLUMNS = ("serial", "kind", "model", "custody_state", "patient_mrn", "hub_id", "activated_at")
+DEVICE_COLUMNS = ("serial", "kind", "model", "custody_state", "engagement", "patient_mrn", "hub_id", "activated_at")
 
 
 def register(subparsers: Any) -> None:
@@ -86,6 +87,13 @@ def _register_flows(actions: Any) -> None:
         p.add_argument("--reason", required=name != "receive", default="received")
         p.set_defaults(handler=handler(run_flow), flow=name)
 
+    p = actions.add_parser("setup", help="record 99453 set-up and education (the actor did it)")
+    add_actor(p)
+    add_at(p)
+    p.add_argument("serial")
+    p.add_argument("--modality", required=True, choices=["in_person", "video", "phone"])
+    p.set_defaults(handler=handler(run_setup))
+
     p = actions.add_parser("transition", help="any other custody action (faulty, refurbish, restock, retire, cancel…)")
     add_actor(p)
     add_at(p)
@@ -119,23 +127,23 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _device_dict(ctx_conn: Any, row: inventory.DeviceRow) -> dict[str, Any]:
-    values = dataclasses.asdict(row)
-    mrn = None
-    if row.patient_id is not None:
-        found = ctx_conn.execute("SELECT mrn FROM patients WHERE id = %s", (row.patient_id,)).fetchone()
-        mrn = found[0] if found else None
-    values["patient_mrn"] = mrn
-    return values
+def _device_dict(row: inventory.DeviceRow) -> dict[str, Any]:
+    return dataclasses.asdict(row)
+
+
+def _engagement(row: inventory.DeviceRow, last_reading: datetime | None, now: datetime) -> Engagement:
+    # Hub presence and device heartbeats are not stored by provisioning (the alerts service owns
+    # up/status), so silence is reported without blaming the device.
+    return engagement(row.custody_state, last_reading_at=last_reading, last_heartbeat_at=None, now=now,
+                      heartbeats_known=False)  # fmt: skip
 
 
 def run_list(args: argparse.Namespace) -> int:
     with session(args) as ctx:
         state = CustodyState(args.state) if args.state else None
-        rows = [
-            _device_dict(ctx.conn, r)
-            for r in inventory.list_devices(ctx.conn, practice_id=ctx.practice_id, state=state)
-        ]
+        devices = inventory.list_devices(ctx.conn, practice_id=ctx.practice_id, state=state)
+        last = inventory.last_readings(ctx.conn, [d.id for d in devices])
+        rows = [_device_dict(r) | {"engagement": _engagement(r, last.get(r.id), ctx.now)} for r in devices]
     emit(rows, DEVICE_COLUMNS, as_json=args.json)
     return 0
 
@@ -145,7 +153,7 @@ def run_show(args: argparse.Namespace) -> int:
         row = inventory.get_device(ctx.conn, args.serial)
         if row.practice_id != ctx.practice_id:
             raise inventory.InventoryError(f"device {args.serial} belongs to another practice")
-        device = _device_dict(ctx.conn, row)
+        device = _device_dict(row)
         events = [dataclasses.asdict(e) for e in inventory.history(ctx.conn, row.id)]
     if args.json:
         emit([{**device, "history": events}], (), as_json=True)
@@ -208,6 +216,16 @@ def run_flow(args: argparse.Namespace) -> int:
             )
         state = inventory.get_device(ctx.conn, args.serial).custody_state
     print(f"{args.serial} is now {state.value}")
+    return 0
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    with session(args) as ctx:
+        _own_device(ctx, args.serial)
+        evidence.record_setup(
+            ctx.conn, serial=args.serial, performed_by=ctx.actor_id, performed_at=ctx.now, modality=args.modality
+        )
+    print(f"set-up of {args.serial} recorded")
     return 0
 
 

@@ -1,7 +1,7 @@
 """``carehub provisioning …`` — hubs' broker identities and configuration:
 
 - ``run``: the long-running config publisher and reported-config consumer (:mod:`provisioning.config_service`);
-- ``add-hub``, ``issue-hub`` (prints the new password once), ``revoke-hub``;
+- ``add-hub``, ``issue-hub`` (prints the new password once), ``revoke-hub``, ``swap-hub``;
 - ``password-file``: write the broker's password file from the database (current hubs plus service
   accounts read from a secrets file of ``username:password`` lines, never from the repository);
   reload Mosquitto (SIGHUP) afterwards so a revocation takes effect;
@@ -17,13 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carehub.operations import add_actor, add_json, emit, handler, session
+from carehub.operations import add_actor, add_json, aware_time, emit, handler, session
 from carehub.runtime import migrate_if_asked, stop_on_signals
 from core.db import connect
 from core.errors import CarehubError
 from core.logs import configure_logging
 from core.settings import DatabaseSettings
-from provisioning import hub_config, hub_credentials, registry
+from provisioning import hub_config, hub_credentials, registry, replacement
 from provisioning.broker_acl import render_acl
 from provisioning.config_service import ConfigService, ProvisioningSettings
 
@@ -53,6 +53,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("hub_id")
     p.add_argument("--reason", required=True)
     p.set_defaults(handler=handler(run_revoke))
+
+    p = actions.add_parser("swap-hub", help="move every device of a hub to its replacement; revoke the old hub")
+    add_actor(p)
+    p.add_argument("old_hub_id")
+    p.add_argument("new_hub_id")
+    p.add_argument("--at", type=aware_time, default=None, help="when the new hub took over (default now)")
+    p.set_defaults(handler=handler(run_swap_hub))
 
     p = actions.add_parser("password-file", help="write the broker password file from the database")
     p.add_argument("output", type=Path)
@@ -110,6 +117,17 @@ def run_revoke(args: argparse.Namespace) -> int:
         _own_hub(ctx, args.hub_id)
         revoked = hub_credentials.revoke_hub(ctx.conn, args.hub_id, at=ctx.now, reason=args.reason)
     print(f"{revoked} credential(s) revoked; rewrite the broker password file and reload the broker")
+    return 0
+
+
+def run_swap_hub(args: argparse.Namespace) -> int:
+    with session(args) as ctx:
+        _own_hub(ctx, args.old_hub_id)
+        _own_hub(ctx, args.new_hub_id)
+        moved = replacement.swap_hub(
+            ctx.conn, old_hub_id=args.old_hub_id, new_hub_id=args.new_hub_id, at=ctx.now, actor_id=ctx.actor_id
+        )
+    print(f"{moved} device(s) moved to {args.new_hub_id}; {args.old_hub_id} revoked (rewrite the password file)")
     return 0
 
 

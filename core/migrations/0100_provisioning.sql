@@ -34,7 +34,7 @@ ALTER TABLE devices
     ADD COLUMN delivered_at        timestamptz,
     -- The first accepted device reading (99453 evidence), kept per issue of the unit.
     ADD COLUMN activated_at        timestamptz,
-    ADD CONSTRAINT devices_blocked_only_when_lost_or_retired
+    ADD CONSTRAINT devices_blocked_only_out_of_service
         CHECK (blocked_at IS NULL OR custody_state IN ('lost', 'retired', 'returned', 'quarantine', 'refurbished'));
 CREATE UNIQUE INDEX devices_imei ON devices (imei) WHERE imei IS NOT NULL;
 CREATE INDEX devices_custody ON devices (practice_id, custody_state);

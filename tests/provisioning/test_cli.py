@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from carehub.cli import main
-from carehub.local_services import MosquittoBroker
+from carehub.local_services import PRODUCTION_MOSQUITTO_ACL, MosquittoBroker
 from provisioning import registry
 from tests.ingest.conftest import bp_reading, envelope
 from tests.ingest.test_pipeline import StartIngest, start_ingest  # noqa: F401 - fixture
@@ -68,6 +68,8 @@ def test_stock_to_home_replacement_and_back_to_stock(
     assert "imported 2" in run(capsys, "devices", "import", str(stock), *ACTOR)
 
     run(capsys, "patients", "add", "MRN-9", "--time-zone", "America/Chicago", *ACTOR)
+    refused = run(capsys, "patients", "add", "MRN-9", "--time-zone", "America/Chicago", *ACTOR, code=1)
+    assert "refused by the database (patients_practice_id_mrn_key)" in refused
     run(capsys, "patients", "update", "MRN-9", *ACTOR, "--mbi", "1EG4-TE5-MK73", "--last-visit", "2025-11-02",
         "--address-line1", "1 Main St", "--city", "Peoria", "--state", "IL", "--postal-code", "61602")  # fmt: skip
     assert "hypertension" in run(capsys, "patients", "add-condition", "MRN-9", "I10", *ACTOR)
@@ -100,6 +102,7 @@ def test_stock_to_home_replacement_and_back_to_stock(
         hub.publish(envelope([bp_reading("BP-1", T0 + timedelta(hours=40))], batch_id="C1"))
         assert hub.wait_ack("C1")["accepted"]
         wait_until(lambda: device(capsys, "BP-1")["custody_state"] == "activated", 10, "activation")
+        run(capsys, "devices", "setup", "BP-1", "--modality", "video", "--at", at(41), *ACTOR)
 
         run(capsys, "devices", "replace", "BP-1", "BP-2", "--reason", "cuff_leak", "--carrier", "usps",
             "--tracking", "9400111201080805483016", "--at", at(60), *ACTOR)  # fmt: skip
@@ -129,10 +132,53 @@ def test_stock_to_home_replacement_and_back_to_stock(
     ]  # fmt: skip
     assert final["activated_at"] is None  # a restocked unit starts afresh; its history keeps the old dates
     table = run(capsys, "devices", "list", *ACTOR)
-    assert table.splitlines()[0].split() == ["SERIAL", "KIND", "MODEL", "CUSTODY_STATE", "PATIENT_MRN", "HUB_ID",
-                                             "ACTIVATED_AT"]  # fmt: skip
+    assert table.splitlines()[0].split() == ["SERIAL", "KIND", "MODEL", "CUSTODY_STATE", "ENGAGEMENT", "PATIENT_MRN",
+                                             "HUB_ID", "ACTIVATED_AT"]  # fmt: skip
     assert any(line.startswith("BP-2") and "MRN-9" in line for line in table.splitlines())
+    listed = {d["serial"]: d["engagement"] for d in json.loads(run(capsys, "devices", "list", "--json", *ACTOR))}
+    assert listed == {"BP-1": "not_deployed", "BP-2": "active"}  # BP-2 measured about 2.25 days ago
     shipments = json.loads(run(capsys, "shipments", "list", "--json", *ACTOR))
     assert [(s["carrier"], s["direction"], s["status"]) for s in shipments] == [
         ("ups", "outbound", "delivered"), ("usps", "outbound", "delivered"), ("fedex", "return", "delivered"),
     ]  # fmt: skip
+
+    summary = json.loads(run(capsys, "patients", "show", "MRN-9", "--json", *ACTOR))[0]
+    assert (summary["mbi_on_file"], summary["city"], summary["last_visit_on"]) == (True, "Peoria", "2025-11-02")
+    assert [(c["icd10_code"], c["condition_keys"]) for c in summary["conditions"]] == [("I10", ["hypertension"])]
+    assert [e["program"] for e in summary["enrollments"]] == ["rpm"]
+    assert [(d["serial"], d["custody_state"]) for d in summary["devices"]] == [("BP-2", "activated")]
+    shown = run(capsys, "patients", "show", "MRN-9", *ACTOR)
+    assert "1EG4" not in shown
+    assert "devices:" in shown
+    proof = json.loads(run(capsys, "patients", "evidence", "MRN-9", "--json", *ACTOR))
+    assert [
+        (e["device_serial"], e["assigned_at"], e["assignment_ended_at"], e["assignment_end_reason"], e["carrier"],
+         e["tracking_number"], e["delivered_at"], e["first_reading_at"], e["condition_icd10"])
+        for e in proof
+    ] == [
+        ("BP-1", at(0), at(90), "cuff_leak", "ups", "1Z5R89390357567127", at(30), at(40), "I10"),
+        ("BP-2", at(60), None, None, "usps", "9400111201080805483016", at(80), at(90), "I10"),
+    ]  # fmt: skip
+    assert all(e["consent_at"] == at(-48) and e["ordering_practitioner"] for e in proof)
+    assert [(e["setup_at"], e["setup_modality"]) for e in proof] == [(at(41), "video"), (None, None)]
+
+
+def test_hub_swap_acl_check_and_password_file(
+    cli: None, db: Conn, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for hub_id in ("hub-old-9", "hub-new-9"):
+        run(capsys, "provisioning", "add-hub", hub_id, "--serial", f"S-{hub_id}", *ACTOR)
+        run(capsys, "provisioning", "issue-hub", hub_id, *ACTOR)
+    assert "0 device(s) moved to hub-new-9" in run(capsys, "provisioning", "swap-hub", "hub-old-9", "hub-new-9", *ACTOR)
+    services = tmp_path / "services.secret"
+    services.write_text("# service accounts\ncarehub-ingest:pw-i\ncarehub-provisioning:pw-p\n")
+    passwd = tmp_path / "passwd"
+    assert "wrote 3 entries" in run(capsys, "provisioning", "password-file", str(passwd), "--services", str(services))
+    users = sorted(line.split(":")[0] for line in passwd.read_text().splitlines())
+    assert users == ["carehub-ingest", "carehub-provisioning", "hub-new-9"]
+    assert "matches" in run(capsys, "provisioning", "acl", "--check", str(PRODUCTION_MOSQUITTO_ACL))
+    edited = tmp_path / "acl"
+    edited.write_text(PRODUCTION_MOSQUITTO_ACL.read_text() + "topic readwrite #\n")
+    assert "differs" in run(capsys, "provisioning", "acl", "--check", str(edited), code=1)
+    status = json.loads(run(capsys, "provisioning", "config-status", "--json", *ACTOR))
+    assert status == []  # no hub had a device, so no config was issued
