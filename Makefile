@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PACKAGES := core drivers gateway ingest alerts provisioning firmware_sim api carehub
+PACKAGES := core drivers gateway ingest alerts provisioning firmware_sim api billing carehub
 
 .PHONY: demo test lint typecheck bench bench-decode bench-ingest install clean ensure-mosquitto
 
