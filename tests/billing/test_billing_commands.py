@@ -1,0 +1,107 @@
+"""``carehub billing time ...``, ``fees load`` and the interim enrollment file, through the CLI
+entry point against a real database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from billing import repository
+from billing.enrollment import EnrollmentError, EnrollmentFileAdapter
+from billing.fee_schedule import ConversionFactorKind, seeded_schedule
+from carehub.cli import main
+from tests.billing.conftest import Clinic
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+@pytest.fixture(autouse=True)
+def _database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]], str]:
+    code = main(["billing", "time", *argv])
+    out = capsys.readouterr()
+    return code, [json.loads(line) for line in out.out.splitlines() if line], out.err
+
+
+def test_time_commands_add_edit_void_and_show_history(clinic: Clinic, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--patient", str(clinic.patient), "--program", "RPM", "--activity", "patient_call"]
+    code, (entry,), _ = run(
+        capsys, "add", *common, "--performer", str(clinic.nurse), "--interactive", "yes",
+        "--start", "2026-11-03T15:00:00Z", "--minutes", "12",
+    )  # fmt: skip
+    assert code == 0
+    assert (entry["performer_role"], entry["ended_at"], entry["interactive"]) == (
+        "clinical_staff",
+        "2026-11-03T15:12:00+00:00",
+        True,
+    )
+    code, _, err = run(
+        capsys, "add", *common, "--performer", str(clinic.nurse), "--interactive", "no",
+        "--start", "2026-11-03T15:10:00Z", "--minutes", "5",
+    )  # fmt: skip
+    assert code == 1
+    assert "overlaps another entry" in err
+    code, (edited,), _ = run(
+        capsys, "edit", "--entry", entry["id"], "--by", str(clinic.physician), "--reason", "longer call",
+        "--end", "2026-11-03T15:20:00Z",
+    )  # fmt: skip
+    assert (code, edited["version"]) == (0, 2)
+    code, (voided,), _ = run(capsys, "void", "--entry", entry["id"], "--by", str(clinic.nurse), "--reason", "duplicate")
+    assert (code, voided["voided"]) == (0, True)
+    code, history, _ = run(capsys, "history", "--entry", entry["id"])
+    assert [(h["version"], h["action"], h["reason"]) for h in history] == [
+        (1, "create", None),
+        (2, "edit", "longer call"),
+        (3, "void", "duplicate"),
+    ]
+
+
+def test_timer_start_and_stop_use_the_clock_of_the_command(clinic: Clinic, capsys: pytest.CaptureFixture[str]) -> None:
+    code, (entry,), _ = run(
+        capsys, "start", "--patient", str(clinic.patient), "--performer", str(clinic.nurse), "--program", "CCM",
+        "--activity", "care_coordination", "--interactive", "no",
+    )  # fmt: skip
+    assert (code, entry["ended_at"], entry["source"]) == (0, None, "timer")
+    code, (stopped,), _ = run(capsys, "stop", "--entry", entry["id"], "--by", str(clinic.nurse))
+    assert code == 0
+    assert stopped["ended_at"] is not None
+
+
+def test_fees_load_replaces_a_years_schedule(db: Conn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert repository.fee_schedule(db, 2026, ConversionFactorKind.NON_QP) == seeded_schedule(2026)
+    path = tmp_path / "rvu.csv"
+    path.write_text("code,rvu\n99454,1.41\n99457,1.50\n")
+    argv = ["billing", "fees", "load", "--year", "2027", "--file", str(path), "--non-qp-cf", "34.0000"]
+    assert main([*argv, "--qp-cf", "34.2000", "--source", "test release"]) == 0
+    schedule = repository.fee_schedule(db, 2027, ConversionFactorKind.NON_QP)
+    assert schedule.unit_amount("99454") == Decimal("47.94")
+    path.write_text("code,rvu\n99454,x\n")
+    assert main([*argv, "--qp-cf", "34.2000", "--source", "bad"]) == 2
+    assert "not a number" in capsys.readouterr().err
+
+
+def test_the_enrollment_file_is_strict(clinic: Clinic, tmp_path: Path) -> None:
+    path = tmp_path / "enrollments.json"
+    good = {
+        "practice_id": str(clinic.practice_id),
+        "patients": {str(clinic.patient): {"established": True, "consents": []}},
+    }
+    path.write_text(json.dumps(good))
+    (enrollment,) = EnrollmentFileAdapter(path).enrollments(clinic.practice_id, date(2026, 11, 1)).values()
+    assert (enrollment.care_plan, enrollment.rpm_order_on_file) == (False, False)  # unknown facts bill nothing
+    with pytest.raises(EnrollmentError, match="another practice"):
+        EnrollmentFileAdapter(path).enrollments(uuid4(), date(2026, 11, 1))
+    good["patients"][str(clinic.patient)]["consent"] = []  # type: ignore[index]
+    path.write_text(json.dumps(good))
+    with pytest.raises(EnrollmentError, match="consent"):
+        EnrollmentFileAdapter(path)
