@@ -25,6 +25,10 @@ class RegistryError(CarehubError):
     """A registration or assignment was refused."""
 
 
+class UnknownRecord(RegistryError):
+    """No row with that identifier (in that practice)."""
+
+
 class OverlappingAssignment(RegistryError):
     """The device already has an assignment covering part of the requested period."""
 
@@ -82,14 +86,43 @@ def create_device(
     imei: str | None = None,
     manufacturer: str | None = None,
     model: str | None = None,
+    model_id: UUID | None = None,
+    firmware: str | None = None,
+    lot: str | None = None,
 ) -> DeviceRecord:
     device_id = _new_id()
-    conn.execute(
-        "INSERT INTO devices (id, practice_id, serial, kind, connectivity, ble_address, imei, manufacturer, model)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (device_id, practice_id, serial, kind.value, connectivity, ble_address, imei, manufacturer, model),
-    )
+    try:
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO devices (id, practice_id, serial, kind, connectivity, ble_address, imei, manufacturer,"
+                " model, model_id, firmware, lot) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    device_id,
+                    practice_id,
+                    serial,
+                    kind.value,
+                    connectivity,
+                    ble_address,
+                    imei,
+                    manufacturer,
+                    model,
+                    model_id,
+                    firmware,
+                    lot,
+                ),
+            )
+    except pg_errors.UniqueViolation as exc:
+        raise RegistryError(f"a device with serial {serial} or the same IMEI is already registered") from exc
     return DeviceRecord(device_id, practice_id, serial, kind, ble_address)
+
+
+def device_by_serial(conn: Conn, serial: str) -> DeviceRecord:
+    row = conn.execute(
+        "SELECT id, practice_id, serial, kind, ble_address FROM devices WHERE serial = %s", (serial,)
+    ).fetchone()
+    if row is None:
+        raise UnknownRecord(f"no device with serial {serial}")
+    return DeviceRecord(row[0], row[1], row[2], DeviceKind(row[3]), row[4])
 
 
 def assign_device_to_patient(
@@ -142,3 +175,43 @@ def end_hub_assignment(conn: Conn, *, device: DeviceRecord, at: datetime) -> int
         (at, device.id, at),
     )
     return cur.rowcount
+
+
+def end_patient_assignment(conn: Conn, *, device: DeviceRecord, at: datetime) -> int:
+    """Close the device's open patient assignment at ``at``: readings measured from ``at`` on no longer
+    count for that patient (readings measured before still do, however late they arrive)."""
+    cur = conn.execute(
+        "UPDATE device_patient_assignments SET valid_to = %s"
+        " WHERE device_id = %s AND valid_to IS NULL AND valid_from < %s",
+        (at, device.id, at),
+    )
+    return cur.rowcount
+
+
+def create_user(
+    conn: Conn, *, practice_id: UUID, email: str, display_name: str, role: str, credential: str = "none"
+) -> UUID:
+    """A staff member (the actor of custody events, consents and orders)."""
+    user_id = _new_id()
+    try:
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO users (id, practice_id, email, display_name, role, credential)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (user_id, practice_id, email, display_name, role, credential),
+            )
+    except pg_errors.UniqueViolation as exc:
+        raise RegistryError("a user with this email already exists") from exc
+    except pg_errors.CheckViolation as exc:
+        raise RegistryError(f"user refused: {exc.diag.constraint_name}") from exc
+    return user_id
+
+
+def user_by_email(conn: Conn, email: str) -> tuple[UUID, UUID]:
+    """(user id, practice id) of an active staff member."""
+    row = conn.execute(
+        "SELECT id, practice_id FROM users WHERE lower(email) = lower(%s) AND active", (email,)
+    ).fetchone()
+    if row is None:
+        raise UnknownRecord("no active user with that email")
+    return row[0], row[1]
