@@ -40,11 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from billing.care_time import CareTimeEntry, time_spent_of
 from billing.case import Condition, TimeSpent
 from billing.engine import decide
-from billing.enrollment import EnrollmentFileAdapter
 from billing.fee_schedule import ConversionFactorKind
 from billing.periods import ReadingFact, ReadingSource, local_data_days
 from billing.report import build_case, build_report
-from billing.repository import fee_schedule, first_data_days, setup_billed
+from billing.repository import DatabaseEnrollments, fee_schedule, first_data_days, setup_billed
 from billing.rules_2026 import RULES_2026
 from core.db import connect, create_database, drop_database, with_database
 from core.domain import METRICS, Metric
@@ -64,16 +63,18 @@ def say(text: str) -> None:
 # ----------------------------------------------------------------------------------------- seeding
 
 
-def seed(url: str, patients: int, rng: random.Random, workdir: Path) -> tuple[UUID, Path, int]:
+def seed(url: str, patients: int, rng: random.Random) -> tuple[UUID, int]:
     with connect(url, application_name="bench-billing", autocommit=True) as conn:
         migrate(conn)
         conn.execute("SELECT carehub_ensure_reading_partitions('2026-09-01', '2027-01-01')")
         practice = uuid4()
         conn.execute("INSERT INTO practices (id, name, time_zone) VALUES (%s, 'Bench', 'America/Chicago')", (practice,))
         nurses = [uuid4() for _ in range(NURSES)]
+        doctor = uuid4()
         with conn.cursor().copy("COPY users (id, practice_id, email, display_name, role, credential) FROM STDIN") as cp:
             for i, nurse in enumerate(nurses):
                 cp.write_row((nurse, practice, f"nurse{i}@bench.example", f"nurse {i}", "care_staff", "nurse"))
+            cp.write_row((doctor, practice, "doctor@bench.example", "doctor", "clinician", "physician"))
         ids = [uuid4() for _ in range(patients)]
         zones = {pid: rng.choice(ZONES) for pid in ids}
         with conn.cursor().copy("COPY patients (id, practice_id, mrn, time_zone) FROM STDIN") as cp:
@@ -85,6 +86,8 @@ def seed(url: str, patients: int, rng: random.Random, workdir: Path) -> tuple[UU
             for pid in ids:
                 for code in rng.sample(["I10", "E11.9", "I50.9", "J44.9", "N18.3"], rng.choice([1, 2, 2, 3])):
                     cp.write_row((uuid4(), practice, pid, code, True))
+        devices = {pid: uuid4() for pid in ids}
+        seed_enrollment(conn, practice, ids, devices, doctor)
         rows = 0
         t0 = time.perf_counter()
         with conn.cursor().copy(
@@ -92,7 +95,7 @@ def seed(url: str, patients: int, rng: random.Random, workdir: Path) -> tuple[UU
             " measured_at_source, received_at, from_device_memory, flags) FROM STDIN"
         ) as cp:
             for pid in ids:
-                device = uuid4()
+                device = devices[pid]
                 zone = ZoneInfo(zones[pid])
                 engaged = rng.choice([0, 3, 8, 12, 14, 15, 16, 17, 22, 28, 30, 30, 30])
                 for day in sorted(rng.sample(range(30), engaged)):
@@ -163,27 +166,51 @@ def seed(url: str, patients: int, rng: random.Random, workdir: Path) -> tuple[UU
                     )
                     entries += 1
         conn.execute("ANALYZE")
-    enrollment = {
-        str(pid): {
-            "established": True,
-            "consents": [{"program": "RPM", "date": "2026-10-01"}, {"program": "CCM", "date": "2026-10-01"}],
-            "care_plan": True,
-            "ccm_complex": False,
-            "rpm_order_on_file": True,
-            "device_period_start": "2026-11-01",
-        }
-        for pid in ids
-    }
-    path = workdir / "enrollments.json"
-    path.write_text(json.dumps({"practice_id": str(practice), "patients": enrollment}))
     say(f"  {patients:,} patients, {entries:,} care time entries")
-    return practice, path, rows
+    return practice, rows
+
+
+def seed_enrollment(conn: Any, practice: UUID, ids: list[UUID], devices: dict[UUID, UUID], doctor: UUID) -> None:
+    """Provisioning's records (migration 0100) for every patient: last visit, RPM and CCM consent and
+    enrollment from 1 October, a care plan, and the cuff activated on 1 November."""
+    conn.execute("UPDATE patients SET last_visit_on = '2026-09-01' WHERE practice_id = %s", (practice,))
+    consented = datetime(2026, 10, 1, 17, tzinfo=UTC)
+    with conn.cursor().copy(
+        "COPY consents (id, practice_id, patient_id, program, modality, obtained_at, obtained_by, text_version,"
+        " cost_sharing_explained) FROM STDIN"
+    ) as cp:
+        for pid in ids:
+            for program in ("rpm", "ccm"):
+                cp.write_row((uuid4(), practice, pid, program, "verbal", consented, doctor, "v1", True))
+    with conn.cursor().copy(
+        "COPY program_enrollments (id, practice_id, patient_id, program, starts_on, ordering_user_id,"
+        " condition_icd10) FROM STDIN"
+    ) as cp:
+        for pid in ids:
+            for program in ("rpm", "ccm"):
+                cp.write_row((uuid4(), practice, pid, program, date(2026, 10, 1), doctor, "I10"))
+    with conn.cursor().copy(
+        "COPY care_plans (id, practice_id, patient_id, established_on, recorded_by, recorded_at) FROM STDIN"
+    ) as cp:
+        for pid in ids:
+            cp.write_row((uuid4(), practice, pid, date(2026, 10, 1), doctor, consented))
+    activated = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    with conn.cursor().copy(
+        "COPY devices (id, practice_id, serial, kind, connectivity, activated_at) FROM STDIN"
+    ) as cp:
+        for pid in ids:
+            cp.write_row((devices[pid], practice, f"BENCH-{devices[pid].hex[:20]}", "bp_cuff", "ble", activated))
+    with conn.cursor().copy(
+        "COPY device_patient_assignments (id, practice_id, device_id, patient_id, valid_from) FROM STDIN"
+    ) as cp:
+        for pid in ids:
+            cp.write_row((uuid4(), practice, devices[pid], pid, datetime(2026, 10, 1, tzinfo=UTC)))
 
 
 # --------------------------------------------------------------------------------------- contenders
 
 
-def carehub_report(url: str, practice: UUID, enrollments: Path) -> dict[str, list[tuple[str, int, str]]]:
+def carehub_report(url: str, practice: UUID) -> dict[str, list[tuple[str, int, str]]]:
     with connect(url, application_name="bench-billing", autocommit=True) as conn:
         fees = fee_schedule(conn, 2026, ConversionFactorKind.NON_QP)
         report = build_report(
@@ -193,18 +220,19 @@ def carehub_report(url: str, practice: UUID, enrollments: Path) -> dict[str, lis
             as_of=date(2026, 11, 30),
             rules=RULES_2026,
             fees=fees,
-            enrollments=EnrollmentFileAdapter(enrollments),
+            enrollments=DatabaseEnrollments(conn),
         )
     return {
         str(p.patient_id): [(c.code.value, c.units, str(c.amount)) for c in p.result.codes] for p in report.patients
     }
 
 
-def naive_report(url: str, practice: UUID, enrollments: Path, limit: int) -> dict[str, list[tuple[str, int, str]]]:
-    """What a straightforward implementation does: one patient at a time, three queries each."""
-    enrolled = EnrollmentFileAdapter(enrollments).enrollments(practice, MONTH)
+def naive_report(url: str, practice: UUID, limit: int) -> dict[str, list[tuple[str, int, str]]]:
+    """What a straightforward implementation does: one patient at a time, three queries each (the
+    enrollment facts are read the same way as carehub's, once)."""
     out: dict[str, list[tuple[str, int, str]]] = {}
     with connect(url, application_name="bench-billing-naive", autocommit=True) as conn:
+        enrolled = DatabaseEnrollments(conn).enrollments(practice, MONTH)
         fees = fee_schedule(conn, 2026, ConversionFactorKind.NON_QP)
         people = conn.execute(
             "SELECT id, time_zone FROM patients WHERE practice_id = %s ORDER BY mrn LIMIT %s", (practice, limit)
@@ -255,9 +283,9 @@ def naive_report(url: str, practice: UUID, enrollments: Path, limit: int) -> dic
 def run_contender(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.contender == "carehub":
-        result = carehub_report(args.url, UUID(args.practice), Path(args.enrollments))
+        result = carehub_report(args.url, UUID(args.practice))
     else:
-        result = naive_report(args.url, UUID(args.practice), Path(args.enrollments), args.naive_patients)
+        result = naive_report(args.url, UUID(args.practice), args.naive_patients)
     elapsed = time.perf_counter() - t0
     Path(args.out).write_text(json.dumps({"elapsed_s": elapsed, "result": result}))
     return 0
@@ -290,7 +318,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--practice", help=argparse.SUPPRESS)
-    parser.add_argument("--enrollments", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.contender:
         return run_contender(args)
@@ -300,12 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     name = f"carehub_bench_billing_{secrets.token_hex(3)}"
     create_database(args.admin_url, name)
-    workdir = Path(tempfile.mkdtemp(prefix="carehub-bench-billing-"))
     try:
         url = with_database(args.admin_url, name)
         say("seeding…")
-        practice, enrollments, rows = seed(url, args.patients, rng, workdir)
-        base = ["--url", url, "--practice", str(practice), "--enrollments", str(enrollments)]
+        practice, rows = seed(url, args.patients, rng)
+        base = ["--url", url, "--practice", str(practice)]
         say("running (b) naive per patient…")
         naive_s, naive_rss, naive = measure("naive", [*base, "--naive-patients", str(naive_n)])
         say("running (a) carehub report…")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from billing.case import Case, NotBilled, Result
+from billing.case import Case, NotBilled, Program, Result
 from billing.ccm import decide_ccm
 from billing.fee_schedule import FeeSchedule
-from billing.rpm import MGMT_CODES, decide_rpm
+from billing.rpm import ALL_RPM_CODES, MGMT_CODES, decide_rpm
 from billing.rules_2026 import Code, RuleId, RuleSet
 
+RPM_CODES = frozenset(ALL_RPM_CODES)
 # Order of lines in results and reports: set-up, device supply, management, CCM.
 CODE_ORDER = {code: i for i, code in enumerate(Code)}
 
@@ -31,7 +32,10 @@ def decide(case: Case, rules: RuleSet, fees: FeeSchedule) -> Result:
             else c
             for c in codes
         ]
-    priced = [replace(c, unit_amount=fees.unit_amount(c.code)) for c in codes]
+    priced = [
+        replace(c, unit_amount=fees.unit_amount(c.code), evidence={**c.evidence, **_record_evidence(case, c.code)})
+        for c in codes
+    ]
     priced.sort(key=lambda c: (CODE_ORDER[c.code], c.date_of_service))
     billed = {c.code for c in priced}
     # A code both earned and "not billed" (e.g. 99458 past its cap) keeps both lines; otherwise one
@@ -47,6 +51,16 @@ def decide(case: Case, rules: RuleSet, fees: FeeSchedule) -> Result:
             continue
         not_billed.append(item)
     return Result(case.month, tuple(priced), tuple(not_billed), (*rpm.warnings, *ccm.warnings))
+
+
+def _record_evidence(case: Case, code: Code) -> dict[str, object]:
+    """The consent and diagnoses behind a line (§A.9 step 6: consent, ICD codes)."""
+    program = Program.RPM if code in RPM_CODES else Program.CCM
+    consent = min((c for c in case.consents if c.program is program), key=lambda c: c.on)
+    return {
+        "consent": {"program": program.value, "date": consent.on.isoformat(), "id": consent.ref},
+        "diagnoses": sorted(c.icd10 for c in case.conditions),
+    }
 
 
 def codes_of(result: Result) -> dict[str, int]:

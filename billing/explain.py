@@ -144,7 +144,7 @@ def explain_conditions(codes: list[str]) -> tuple[Condition, ...]:
         row = condition_of(code)
         found.append(
             Condition(
-                normalise_icd10(code),
+                code.strip().upper(),
                 row.condition_key if row else None,
                 row is not None and row.chronic_default is ChronicDefault.TRUE,
             )

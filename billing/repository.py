@@ -21,9 +21,11 @@ import psycopg
 from psycopg.rows import class_row
 
 from billing.care_time import CareTimeEntry, time_spent_of
-from billing.case import Condition, TimeSpent
+from billing.case import Condition, Consent, Program, TimeSpent
+from billing.enrollment import Enrollment
 from billing.fee_schedule import ConversionFactorKind, FeeSchedule, FeeScheduleError
 from billing.periods import NON_QUALIFYING_FLAGS, month_bounds
+from core.ids import uuid7
 
 Conn = psycopg.Connection[Any]
 
@@ -201,3 +203,123 @@ def load_fee_schedule(
                 " ON CONFLICT (year, kind) DO UPDATE SET factor = excluded.factor, source = excluded.source",
                 (year, kind.value, factor, source),
             )
+
+
+# --- provisioning's enrollment facts (migration 0100_provisioning) ---------------------------------
+
+# RPM-ELIG-1 / CCM-ELIG-3: a visit by the billing practice in the 12 months before the month ends.
+ESTABLISHED_LOOKBACK = timedelta(days=365)
+
+
+class DatabaseEnrollments:
+    """The :class:`billing.enrollment.EnrollmentSource` over provisioning's tables.
+
+    - enrolled: a ``program_enrollments`` row overlapping the month (its order names the ordering
+      practitioner and the condition: RPM-ELIG-3); its ``starts_on`` opens the RPM episode;
+    - consent: ``consents`` with cost-sharing explained, not revoked before the month, dated by the
+      patient's local date of ``obtained_at`` (a revocation takes effect at the end of its month);
+    - established: ``patients.last_visit_on`` within the 12 months before the month ends;
+    - device-period anchor: the patient's first device activation (``devices.activated_at``, the
+      first accepted reading) in the episode, as a local date;
+    - care plan (CCM-ELIG-2) and complex CCM (CCM-TIME-3): ``care_plans`` and
+      ``ccm_complexity_attestations`` (migration 0350).
+    Other services billed outside carehub (APCM, PCM, RTM, ESRD, home health) and other
+    practitioners' programs are not recorded anywhere yet; they are taken as none."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    def enrollments(self, practice_id: UUID, month: date) -> dict[UUID, Enrollment]:
+        first, last = month_bounds(month)
+        programs: dict[UUID, set[Program]] = defaultdict(set)
+        episode: dict[UUID, date] = {}
+        for patient_id, program, starts_on in self._conn.execute(
+            "SELECT patient_id, program, starts_on FROM program_enrollments WHERE practice_id = %s"
+            " AND starts_on <= %s AND (ends_on IS NULL OR ends_on >= %s)",
+            (practice_id, last, first),
+        ):
+            programs[patient_id].add(Program(program.upper()))
+            if program == "rpm":
+                episode[patient_id] = starts_on
+        consents: dict[UUID, list[Consent]] = defaultdict(list)
+        for consent_id, patient_id, program, on in self._conn.execute(
+            "SELECT c.id, c.patient_id, c.program, (c.obtained_at AT TIME ZONE p.time_zone)::date"
+            " FROM consents c JOIN patients p ON p.id = c.patient_id WHERE c.practice_id = %s"
+            " AND c.cost_sharing_explained"
+            " AND (c.revoked_at IS NULL OR (c.revoked_at AT TIME ZONE p.time_zone)::date >= %s)"
+            " ORDER BY c.obtained_at",
+            (practice_id, first),
+        ):
+            consents[patient_id].append(Consent(Program(program.upper()), on, str(consent_id)))
+        established = {
+            pid
+            for (pid,) in self._conn.execute(
+                "SELECT id FROM patients WHERE practice_id = %s AND last_visit_on BETWEEN %s AND %s",
+                (practice_id, last - ESTABLISHED_LOOKBACK, last),
+            )
+        }
+        care_plan = {
+            pid
+            for (pid,) in self._conn.execute(
+                "SELECT DISTINCT patient_id FROM care_plans WHERE practice_id = %s AND established_on <= %s"
+                " AND (ended_on IS NULL OR ended_on >= %s)",
+                (practice_id, last, first),
+            )
+        }
+        complex_ = {
+            pid
+            for (pid,) in self._conn.execute(
+                "SELECT patient_id FROM ccm_complexity_attestations WHERE practice_id = %s AND month = %s",
+                (practice_id, first),
+            )
+        }
+        activated = dict(
+            self._conn.execute(
+                "SELECT a.patient_id, min((d.activated_at AT TIME ZONE p.time_zone)::date)"
+                " FROM device_patient_assignments a JOIN devices d ON d.id = a.device_id"
+                " JOIN patients p ON p.id = a.patient_id"
+                " JOIN program_enrollments e ON e.patient_id = a.patient_id AND e.program = 'rpm'"
+                " AND e.starts_on <= %(last)s AND (e.ends_on IS NULL OR e.ends_on >= %(first)s)"
+                " WHERE a.practice_id = %(practice)s AND d.activated_at IS NOT NULL"
+                " AND (d.activated_at AT TIME ZONE p.time_zone)::date >= e.starts_on"
+                " GROUP BY a.patient_id",
+                {"practice": practice_id, "first": first, "last": last},
+            ).fetchall()
+        )
+        return {
+            pid: Enrollment(
+                patient_id=pid,
+                programs=frozenset(progs),
+                established=pid in established,
+                consents=tuple(consents.get(pid, ())),
+                care_plan=pid in care_plan,
+                ccm_complex=pid in complex_,
+                rpm_order_on_file=Program.RPM in progs,
+                device_period_start=activated.get(pid),
+                rpm_episode_start=episode.get(pid),
+            )
+            for pid, progs in programs.items()
+        }
+
+
+def record_care_plan(
+    conn: Conn, *, patient_id: UUID, established_on: date, recorded_by: UUID, at: datetime,
+    shared_with_patient_on: date | None = None,
+) -> UUID:  # fmt: skip
+    plan_id = uuid7(int(at.timestamp() * 1000))
+    conn.execute(
+        "INSERT INTO care_plans (id, practice_id, patient_id, established_on, shared_with_patient_on, recorded_by,"
+        " recorded_at) SELECT %s, practice_id, id, %s, %s, %s, %s FROM patients WHERE id = %s",
+        (plan_id, established_on, shared_with_patient_on, recorded_by, at, patient_id),
+    )
+    return plan_id
+
+
+def attest_ccm_complexity(
+    conn: Conn, *, patient_id: UUID, month: date, mdm: str, care_plan_change: str, by: UUID, at: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO ccm_complexity_attestations (practice_id, patient_id, month, mdm, care_plan_change, attested_by,"
+        " attested_at) SELECT practice_id, id, %s, %s, %s, %s, %s FROM patients WHERE id = %s",
+        (month.replace(day=1), mdm, care_plan_change, by, at, patient_id),
+    )

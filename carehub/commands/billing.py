@@ -19,7 +19,6 @@ from billing import care_time, repository
 from billing.care_time import Activity, CareTimeEntry
 from billing.case import Program, result_document
 from billing.engine import decide
-from billing.enrollment import EnrollmentFileAdapter
 from billing.explain import parse_case, to_case
 from billing.fee_schedule import ConversionFactorKind, parse_fee_csv, seeded_schedule
 from billing.report import build_report, to_csv, to_json
@@ -74,13 +73,6 @@ def register(subparsers: Any) -> None:
     report.add_argument("--practice", required=True, type=UUID)
     report.add_argument("--month", required=True, type=_month, help="YYYY-MM")
     report.add_argument("--format", choices=("csv", "json"), default="json")
-    report.add_argument(
-        "--enrollments",
-        required=True,
-        type=Path,
-        help="interim: consent/enrollment facts as JSON until provisioning's enrollment tables exist "
-        "(billing/enrollment.py)",
-    )
     report.add_argument("--as-of", type=date.fromisoformat, help="'this period' for the at-risk list (default today)")
     report.set_defaults(handler=run_report)
 
@@ -190,7 +182,7 @@ def run_report(args: argparse.Namespace) -> int:
             as_of=as_of,
             rules=settings.apply(rules_for(args.month.year)),
             fees=repository.fee_schedule(conn, args.month.year, settings.billing_conversion_factor),
-            enrollments=EnrollmentFileAdapter(args.enrollments),
+            enrollments=repository.DatabaseEnrollments(conn),
         )
         if args.format == "csv":
             sys.stdout.write(to_csv(report))

@@ -1,6 +1,8 @@
 -- Billing (issue 7): care time with its audit trail, and the fee schedule loaded per year.
--- reference/rpm-ccm-rules.md §A. Consent, program enrollment and device activation belong to
--- provisioning (migrations 0100-0149); billing reads them and never keeps a copy.
+-- reference/rpm-ccm-rules.md §A. Consent, program enrollment, the last visit and device activation
+-- belong to provisioning (0100_provisioning: consents, program_enrollments, patients.last_visit_on,
+-- devices.activated_at); billing reads them and never keeps a copy. Care plans and the monthly
+-- complex-CCM attestation are clinical billing facts and live here.
 
 -- Care time: one row per timed activity for one patient and ONE program (TIME-1). Every entry has a
 -- clock interval, also a manual one (started_at + minutes), so the database itself can refuse
@@ -111,15 +113,47 @@ $$;
 CREATE TRIGGER care_time_entries_audit AFTER INSERT OR UPDATE ON care_time_entries
     FOR EACH ROW EXECUTE FUNCTION carehub_care_time_audit();
 
-CREATE FUNCTION carehub_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION carehub_care_time_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END
 $$;
 CREATE TRIGGER care_time_entries_never_deleted BEFORE DELETE ON care_time_entries
-    FOR EACH ROW EXECUTE FUNCTION carehub_refuse_change();
+    FOR EACH ROW EXECUTE FUNCTION carehub_care_time_refuse_change();
 CREATE TRIGGER care_time_entry_revisions_append_only BEFORE UPDATE OR DELETE ON care_time_entry_revisions
-    FOR EACH ROW EXECUTE FUNCTION carehub_refuse_change();
+    FOR EACH ROW EXECUTE FUNCTION carehub_care_time_refuse_change();
+
+-- CCM care plans (CCM-ELIG-2): established, shared with the patient, ended; one in force at a time.
+CREATE TABLE care_plans (
+    id                      uuid PRIMARY KEY,
+    practice_id             uuid NOT NULL,
+    patient_id              uuid NOT NULL,
+    established_on          date NOT NULL,
+    shared_with_patient_on  date,
+    ended_on                date,
+    recorded_by             uuid NOT NULL,
+    recorded_at             timestamptz NOT NULL,
+    CHECK (ended_on IS NULL OR ended_on >= established_on),
+    FOREIGN KEY (practice_id, patient_id) REFERENCES patients (practice_id, id),
+    FOREIGN KEY (practice_id, recorded_by) REFERENCES users (practice_id, id),
+    CONSTRAINT care_plans_one_in_force
+        EXCLUDE USING gist (patient_id WITH =, daterange(established_on, ended_on, '[]') WITH &&)
+);
+
+-- Complex CCM (CCM-TIME-3) in a month: the practitioner attests moderate or high complexity medical
+-- decision making and that the care plan was established or substantially revised that month.
+CREATE TABLE ccm_complexity_attestations (
+    practice_id       uuid NOT NULL,
+    patient_id        uuid NOT NULL,
+    month             date NOT NULL CHECK (extract(day FROM month) = 1),
+    mdm               text NOT NULL CHECK (mdm IN ('moderate', 'high')),
+    care_plan_change  text NOT NULL CHECK (care_plan_change IN ('established', 'substantially_revised')),
+    attested_by       uuid NOT NULL,
+    attested_at       timestamptz NOT NULL,
+    PRIMARY KEY (patient_id, month),
+    FOREIGN KEY (practice_id, patient_id) REFERENCES patients (practice_id, id),
+    FOREIGN KEY (practice_id, attested_by) REFERENCES users (practice_id, id)
+);
 
 -- Fee schedule per calendar year (reference/rpm-ccm-rules.md §A.8): RVUs and the conversion
 -- factors; allowed amount = RVU x factor, rounded to the cent. Loaded again for each CMS release.

@@ -4,7 +4,7 @@ entry point against a real database."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,11 @@ import psycopg
 import pytest
 
 from billing import repository
-from billing.enrollment import EnrollmentError, EnrollmentFileAdapter
+from billing.case import Program
 from billing.fee_schedule import ConversionFactorKind, seeded_schedule
 from carehub.cli import main
+from provisioning import enrollment as provisioning_enrollment
+from provisioning.eligibility import Program as ProvisioningProgram
 from tests.billing.conftest import Clinic
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -90,18 +92,45 @@ def test_fees_load_replaces_a_years_schedule(db: Conn, tmp_path: Path, capsys: p
     assert "not a number" in capsys.readouterr().err
 
 
-def test_the_enrollment_file_is_strict(clinic: Clinic, tmp_path: Path) -> None:
-    path = tmp_path / "enrollments.json"
-    good = {
-        "practice_id": str(clinic.practice_id),
-        "patients": {str(clinic.patient): {"established": True, "consents": []}},
-    }
-    path.write_text(json.dumps(good))
-    (enrollment,) = EnrollmentFileAdapter(path).enrollments(clinic.practice_id, date(2026, 11, 1)).values()
-    assert (enrollment.care_plan, enrollment.rpm_order_on_file) == (False, False)  # unknown facts bill nothing
-    with pytest.raises(EnrollmentError, match="another practice"):
-        EnrollmentFileAdapter(path).enrollments(uuid4(), date(2026, 11, 1))
-    good["patients"][str(clinic.patient)]["consent"] = []  # type: ignore[index]
-    path.write_text(json.dumps(good))
-    with pytest.raises(EnrollmentError, match="consent"):
-        EnrollmentFileAdapter(path)
+def test_enrollment_facts_come_from_provisioning_and_billing_records(db: Conn, clinic: Clinic) -> None:
+    nov = date(2026, 11, 1)
+    at = datetime(2026, 10, 20, 15, tzinfo=UTC)
+    patient, other = clinic.patient, clinic.other_patient
+    for pid, mbi in ((patient, "1EG4TE5MK73"), (other, "1EG4TE5MK74")):
+        db.execute("INSERT INTO patient_conditions (id, practice_id, patient_id, icd10_code, chronic)"
+                   " VALUES (%s, %s, %s, 'I10', true), (%s, %s, %s, 'E11.9', true)",
+                   (uuid4(), clinic.practice_id, pid, uuid4(), clinic.practice_id, pid))  # fmt: skip
+        provisioning_enrollment.update_patient(db, pid, mbi=mbi, last_visit_on=date(2026, 6, 1))
+        for program in (ProvisioningProgram.RPM, ProvisioningProgram.CCM):
+            provisioning_enrollment.record_consent(
+                db, pid, program=program, modality="written", obtained_at=at, obtained_by=clinic.nurse,
+                text_version="v1", cost_sharing_explained=True,
+            )  # fmt: skip
+            provisioning_enrollment.enroll(
+                db, pid, program=program, starts_on=date(2026, 10, 20), ordering_user_id=clinic.physician,
+                condition_icd10="I10",
+            )  # fmt: skip
+    # the other patient: consent to CCM revoked in October, last visit more than 12 months back
+    provisioning_enrollment.revoke_consent(db, other, program=ProvisioningProgram.CCM, at=at + timedelta(days=5))
+    provisioning_enrollment.update_patient(db, other, last_visit_on=date(2025, 11, 1))
+    repository.record_care_plan(
+        db, patient_id=patient, established_on=date(2026, 10, 20), recorded_by=clinic.physician, at=at
+    )
+    repository.attest_ccm_complexity(
+        db, patient_id=patient, month=nov, mdm="high", care_plan_change="substantially_revised",
+        by=clinic.physician, at=at,
+    )  # fmt: skip
+
+    facts = repository.DatabaseEnrollments(db).enrollments(clinic.practice_id, nov)
+    mine, theirs = facts[patient], facts[other]
+    assert (mine.programs, mine.established, mine.care_plan, mine.ccm_complex, mine.rpm_order_on_file) == (
+        frozenset({Program.RPM, Program.CCM}), True, True, True, True,
+    )  # fmt: skip
+    assert [(c.program, c.on) for c in mine.consents] == [
+        (Program.RPM, date(2026, 10, 20)),
+        (Program.CCM, date(2026, 10, 20)),
+    ]
+    assert (mine.rpm_episode_start, mine.device_period_start) == (date(2026, 10, 20), None)
+    assert (theirs.established, theirs.care_plan, theirs.ccm_complex) == (False, False, False)
+    assert [c.program for c in theirs.consents] == [Program.RPM]
+    assert repository.DatabaseEnrollments(db).enrollments(clinic.practice_id, date(2026, 9, 1)) == {}

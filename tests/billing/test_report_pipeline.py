@@ -20,13 +20,15 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from billing import care_time
+from billing import care_time, repository
 from billing.care_time import Activity
 from billing.case import Program
 from carehub.cli import main
 from carehub.local_services import IngestProcess, MosquittoBroker
 from core.domain import DeviceKind
+from provisioning import enrollment as provisioning_enrollment
 from provisioning import registry
+from provisioning.eligibility import Program as ProvisioningProgram
 from tests.billing.conftest import create_user
 from tests.ingest.conftest import bp_reading, envelope, weight_reading
 from tests.pipeline import HubClient
@@ -50,6 +52,9 @@ PATIENTS: dict[str, dict[str, Any]] = {
     "P1": {  # daily cuff readings, RPM + CCM time: 99453, 99454, 99457 + 99458, 99490
         "zone": "America/Chicago",
         "conditions": ["I10", "E11.9"],
+        "programs": [ProvisioningProgram.RPM, ProvisioningProgram.CCM],
+        "care_plan": True,
+        "activated": True,
         "readings": [(nov(d), 8, 15, "device") for d in range(1, 31)],
         "time": [
             ("RPM", nov(4), 10, 25, "nurse", True),
@@ -61,15 +66,21 @@ PATIENTS: dict[str, dict[str, Any]] = {
         # manual and test readings that must not count: 99445, 99470
         "zone": "America/Los_Angeles",
         "conditions": ["I50.9"],
+        "programs": [ProvisioningProgram.RPM],  # one chronic condition: not CCM-eligible
+        "care_plan": False,
+        "activated": False,  # no activation recorded: the first data day anchors the period
         "readings": [(nov(d), 9, 0, "device") for d in range(1, 13)]
         + [(nov(20), 23, 59, "device"), (nov(21), 0, 1, "device")]
         + [(nov(d), 9, 0, "manual") for d in range(13, 20)]
         + [(nov(d), 10, 0, "test") for d in range(22, 30)],
         "time": [("RPM", nov(10), 14, 12, "nurse", True)],
     },
-    "P3": {  # one device day, 9 minutes: nothing earned, everything explained
+    "P3": {  # one device day, 9 minutes: nothing earned (no period ends in November), everything explained
         "zone": "America/New_York",
         "conditions": ["E11.9", "I10", "N18.3"],
+        "programs": [ProvisioningProgram.RPM, ProvisioningProgram.CCM],
+        "care_plan": True,
+        "activated": False,
         "readings": [(nov(3), 7, 30, "device")],
         "time": [("RPM", nov(12), 11, 9, "physician", True)],
     },
@@ -118,7 +129,6 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
     physician = create_user(db, practice, "doctor", "clinician", "physician")
     performers = {"nurse": nurse, "physician": physician}
     ids: dict[str, UUID] = {}
-    enrollment: dict[str, Any] = {}
     explain_docs: dict[str, dict[str, Any]] = {}
     for n, (name, spec) in enumerate(PATIENTS.items(), start=1):
         zone = spec["zone"]
@@ -177,22 +187,45 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
                 }
             )
 
-        consents = [{"program": "RPM", "date": "2026-10-25"}, {"program": "CCM", "date": "2026-10-25"}]
-        enrollment[str(patient)] = {
-            "established": True,
-            "consents": consents,
-            "care_plan": True,
-            "ccm_complex": False,
-            "rpm_order_on_file": True,
-            "device_period_start": "2026-11-01",
-        }
+        # enrollment through provisioning's records (migration 0100): last visit, consent, order
+        provisioning_enrollment.update_patient(db, patient, mbi=f"1EG4TE5MK7{n}", last_visit_on=date(2026, 9, 15))
+        consents = []
+        for program in (ProvisioningProgram.RPM, ProvisioningProgram.CCM):
+            consent_id = provisioning_enrollment.record_consent(
+                db,
+                patient,
+                program=program,
+                modality="verbal",
+                obtained_at=local(zone, date(2026, 10, 25), 10),
+                obtained_by=nurse,
+                text_version="rpm-ccm-v1",
+                cost_sharing_explained=True,
+            )
+            consents.append({"program": program.value.upper(), "date": "2026-10-25", "id": str(consent_id)})
+        for program in spec["programs"]:
+            provisioning_enrollment.enroll(
+                db,
+                patient,
+                program=program,
+                starts_on=date(2026, 10, 25),
+                ordering_user_id=physician,
+                condition_icd10=spec["conditions"][0],
+            )
+        if spec["care_plan"]:
+            repository.record_care_plan(
+                db, patient_id=patient, established_on=date(2026, 10, 25), recorded_by=physician, at=ASSIGNED_FROM
+            )
+        anchor = None
+        if spec["activated"]:  # what provisioning records at the device's first accepted reading
+            db.execute("UPDATE devices SET activated_at = %s WHERE id = %s", (local(zone, nov(1), 8, 15), cuff.id))
+            anchor = "2026-11-01"
         explain_docs[name] = {
             "month": "2026-11",
             "patient": {"timezone": zone, "established": True, "conditions": spec["conditions"]},
             "consents": consents,
-            "care_plan": True,
+            "care_plan": spec["care_plan"],
             "ccm_complex": False,
-            "device_period_start": "2026-11-01",
+            "device_period_start": anchor,
             "setup_billed_in_episode": False,
             "readings": [
                 {
@@ -205,8 +238,6 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
             "time_entries": time_docs,
         }
 
-    enrollments_path = tmp_path / "enrollments.json"
-    enrollments_path.write_text(json.dumps({"practice_id": str(practice), "patients": enrollment}))
     monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
     base = [
         "billing",
@@ -215,8 +246,6 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
         str(practice),
         "--month",
         "2026-11",
-        "--enrollments",
-        str(enrollments_path),
     ]
     assert main([*base, "--format", "json", "--as-of", "2026-11-28"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -248,13 +277,13 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
     assert len(p1_time["time_entries"]) == 2
 
     summary = report["summary"]
-    assert summary["enrolled"] == {"CCM": 3, "RPM": 3}
+    assert summary["enrolled"] == {"CCM": 2, "RPM": 3}
     assert summary["active"] == {"CCM": 1, "RPM": 3}
     assert summary["codes"] == {"99445": 1, "99453": 1, "99454": 1, "99457": 1, "99458": 1, "99470": 1, "99490": 1}
     # 21.71 + 52.11 + 51.77 + 41.42 + 66.13 + 52.11 + 26.05
     assert summary["expected_allowed_amount"] == 311.3
     # as of 28 Nov (2 days left): P2 has 14 days and needs both remaining days -> at risk;
-    # P3 has 1 day and cannot reach 16; P1 is there already
+    # P3's first data day (3 Nov) anchors its period (3 Nov..2 Dec): 1 day so far, 15 needed in 4 days
     assert [
         (p["mrn"], p["days_so_far"], p["days_needed_for_99454"]) for p in summary["patients_at_risk_of_missing_16_days"]
     ] == [("P2", 14, 2)]

@@ -317,7 +317,13 @@ def test_RPM_MGMT_6_clinical_staff_and_physician_time_both_count_with_each_entry
     )
     found = run(case(time_spent=entries)).code(Code.CPT_99457)
     assert found is not None
-    assert found.evidence == {"minutes": 22, "time_entries": ["t1", "t2"], "interactive_dates": ["2026-11-03"]}
+    assert found.evidence == {
+        "minutes": 22,
+        "time_entries": ["t1", "t2"],
+        "interactive_dates": ["2026-11-03"],
+        "consent": {"program": "RPM", "date": "2026-10-20", "id": None},
+        "diagnoses": ["E119", "I10"],
+    }
     assert found.date_of_service == date(2026, 11, 9)
     assert "RPM-MGMT-6" in {r.value for r in found.rules}
 
