@@ -150,23 +150,16 @@ def setup_billed(conn: Conn, practice_id: UUID, episode_starts: Mapping[UUID, da
 
 
 def record_submitted(
-    conn: Conn,
-    *,
-    practice_id: UUID,
-    patient_id: UUID,
-    code: str,
-    units: int,
-    date_of_service: date,
-    by: UUID,
-    at: datetime,
-    line_id: UUID,
-) -> None:
-    conn.execute(
+    conn: Conn, *, patient_id: UUID, code: str, units: int, date_of_service: date, by: UUID, at: datetime
+) -> bool:
+    """Record a submitted claim line (idempotent: the same code and date again is a no-op)."""
+    cur = conn.execute(
         "INSERT INTO billing_submitted_codes (id, practice_id, patient_id, code, units, date_of_service,"
-        " submitted_by, submitted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " submitted_by, submitted_at) SELECT %s, practice_id, id, %s, %s, %s, %s, %s FROM patients WHERE id = %s"
         " ON CONFLICT (patient_id, code, date_of_service) DO NOTHING",
-        (line_id, practice_id, patient_id, code, units, date_of_service, by, at),
+        (uuid7(int(at.timestamp() * 1000)), code, units, date_of_service, by, at, patient_id),
     )
+    return cur.rowcount == 1
 
 
 def fee_schedule(conn: Conn, year: int, kind: ConversionFactorKind) -> FeeSchedule:

@@ -78,6 +78,8 @@ def register(subparsers: Any) -> None:
 
     _register_time(actions.add_parser("time", help="care time: start/stop a timer, add, edit, void, history"))
 
+    _register_records(actions)
+
     fees = actions.add_parser("fees", help="fee schedule: load a year's RVUs and conversion factors")
     fee_actions = fees.add_subparsers(dest="fees_action", metavar="ACTION", required=True)
     load = fee_actions.add_parser("load", help="replace a year's RVUs from a 'code,rvu' CSV file")
@@ -134,6 +136,77 @@ def _register_time(parser: argparse.ArgumentParser) -> None:
     hist = actions.add_parser("history", help="every version of an entry: who, when, why")
     hist.add_argument("--entry", required=True, type=UUID)
     hist.set_defaults(handler=run_time_history)
+
+
+def _register_records(actions: Any) -> None:
+    plan = actions.add_parser("care-plan", help="record a CCM care plan (CCM-ELIG-2)")
+    plan.add_argument("--patient", required=True, type=UUID)
+    plan.add_argument("--established-on", required=True, type=date.fromisoformat)
+    plan.add_argument("--shared-with-patient-on", type=date.fromisoformat)
+    plan.add_argument("--by", required=True, type=UUID)
+    plan.set_defaults(handler=run_care_plan)
+    complexity = actions.add_parser("complex-ccm", help="attest complex CCM for a month (CCM-TIME-3)")
+    complexity.add_argument("--patient", required=True, type=UUID)
+    complexity.add_argument("--month", required=True, type=_month)
+    complexity.add_argument("--mdm", required=True, choices=("moderate", "high"))
+    complexity.add_argument("--care-plan-change", required=True, choices=("established", "substantially_revised"))
+    complexity.add_argument("--by", required=True, type=UUID)
+    complexity.set_defaults(handler=run_complex_ccm)
+    submitted = actions.add_parser("submitted", help="record a code the practice submitted (99453 once per episode)")
+    submitted.add_argument("--patient", required=True, type=UUID)
+    submitted.add_argument("--code", required=True)
+    submitted.add_argument("--units", type=int, default=1)
+    submitted.add_argument("--date-of-service", required=True, type=date.fromisoformat)
+    submitted.add_argument("--by", required=True, type=UUID)
+    submitted.set_defaults(handler=run_submitted)
+
+
+def run_care_plan(args: argparse.Namespace) -> int:
+    def work(conn: repository.Conn) -> int:
+        plan = repository.record_care_plan(
+            conn,
+            patient_id=args.patient,
+            established_on=args.established_on,
+            shared_with_patient_on=args.shared_with_patient_on,
+            recorded_by=args.by,
+            at=utc_now(),
+        )
+        print(json.dumps({"care_plan_id": str(plan)}))
+        return 0
+
+    return _with_db(work)
+
+
+def run_complex_ccm(args: argparse.Namespace) -> int:
+    def work(conn: repository.Conn) -> int:
+        repository.attest_ccm_complexity(
+            conn,
+            patient_id=args.patient,
+            month=args.month,
+            mdm=args.mdm,
+            care_plan_change=args.care_plan_change,
+            by=args.by,
+            at=utc_now(),
+        )
+        return 0
+
+    return _with_db(work)
+
+
+def run_submitted(args: argparse.Namespace) -> int:
+    def work(conn: repository.Conn) -> int:
+        repository.record_submitted(
+            conn,
+            patient_id=args.patient,
+            code=args.code,
+            units=args.units,
+            date_of_service=args.date_of_service,
+            by=args.by,
+            at=utc_now(),
+        )
+        return 0
+
+    return _with_db(work)
 
 
 def run_explain(args: argparse.Namespace) -> int:

@@ -134,3 +134,23 @@ def test_enrollment_facts_come_from_provisioning_and_billing_records(db: Conn, c
     assert (theirs.established, theirs.care_plan, theirs.ccm_complex) == (False, False, False)
     assert [c.program for c in theirs.consents] == [Program.RPM]
     assert repository.DatabaseEnrollments(db).enrollments(clinic.practice_id, date(2026, 9, 1)) == {}
+
+
+def test_care_plan_complexity_and_submitted_codes_through_the_cli(
+    db: Conn, clinic: Clinic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pid, doc = str(clinic.patient), str(clinic.physician)
+    assert main(["billing", "care-plan", "--patient", pid, "--established-on", "2026-10-20", "--by", doc]) == 0
+    assert "care_plan_id" in capsys.readouterr().out
+    argv = ["billing", "complex-ccm", "--patient", pid, "--month", "2026-11", "--mdm", "moderate"]
+    assert main([*argv, "--care-plan-change", "established", "--by", doc]) == 0
+    assert db.execute("SELECT mdm, care_plan_change FROM ccm_complexity_attestations").fetchall() == [
+        ("moderate", "established")
+    ]
+    argv = ["billing", "submitted", "--patient", pid, "--code", "99453", "--date-of-service", "2026-10-30"]
+    assert main([*argv, "--by", doc]) == 0
+    assert main([*argv, "--by", doc]) == 0  # the same line twice is recorded once
+    assert db.execute("SELECT count(*) FROM billing_submitted_codes").fetchone() == (1,)
+    # RPM-SETUP-1 from records: billed in the episode that started 20 Oct, not in one starting 1 Nov
+    assert repository.setup_billed(db, clinic.practice_id, {clinic.patient: date(2026, 10, 20)}) == {clinic.patient}
+    assert repository.setup_billed(db, clinic.practice_id, {clinic.patient: date(2026, 11, 1)}) == set()
