@@ -14,7 +14,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -81,15 +81,27 @@ class MonthlyReport:
 
 
 def case_hash(case: Case) -> str:
-    facts = asdict(case)
-    text = json.dumps(facts, sort_keys=True, default=_jsonable, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, frozenset | set):
-        return sorted(str(v) for v in value)
-    return str(value)
+    """SHA-256 of the exact facts the engine was given, in a canonical form (built by hand:
+    ``dataclasses.asdict`` deep-copies and took half of a 10,000-patient report)."""
+    facts = [
+        case.month.isoformat(),
+        case.established,
+        [[c.icd10, c.condition_key, c.chronic] for c in case.conditions],
+        [[c.program.value, c.on.isoformat(), c.ref] for c in case.consents],
+        case.care_plan,
+        case.ccm_complex,
+        sorted(d.isoformat() for d in case.data_days),
+        [
+            [t.on.isoformat(), t.minutes, t.program.value, t.performer.value, t.interactive, t.ref]
+            for t in case.time_spent
+        ],
+        case.device_period_start.isoformat() if case.device_period_start else None,
+        case.setup_billed_in_episode,
+        case.rpm_order_on_file,
+        sorted(s.value for s in case.other_services),
+        sorted(p.value for p in case.other_practitioner_programs),
+    ]
+    return hashlib.sha256(json.dumps(facts, separators=(",", ":")).encode()).hexdigest()
 
 
 def build_case(
