@@ -192,6 +192,12 @@ class MosquittoBroker:
         if self._process is not None:
             self._process.send_signal(signal.SIGHUP)
 
+    def reload(self) -> None:
+        """Ask the running broker to reread its password and ACL files (SIGHUP), e.g. after
+        provisioning rewrote ``password_path`` from the database."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGHUP)
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -24,6 +24,7 @@ class RowStatus(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
     UNKNOWN_DEVICE = RejectReason.UNKNOWN_DEVICE.value
+    DEVICE_BLOCKED = RejectReason.DEVICE_BLOCKED.value
     DEVICE_NOT_ASSIGNED_TO_HUB = RejectReason.DEVICE_NOT_ASSIGNED_TO_HUB.value
     DEVICE_NOT_ASSIGNED_TO_PATIENT = RejectReason.DEVICE_NOT_ASSIGNED_TO_PATIENT.value
     KIND_NOT_SUPPORTED_BY_DEVICE = RejectReason.KIND_NOT_SUPPORTED_BY_DEVICE.value
@@ -84,11 +85,14 @@ class Resolution(NamedTuple):
     on_hub: bool
     patient_id: str | None
     practice_id: str | None
+    blocked: bool = False  # reported lost or retired: everything it sends is quarantined
 
     @property
     def refusal(self) -> RowStatus | None:
         if self.device_id is None:
             return RowStatus.UNKNOWN_DEVICE
+        if self.blocked:
+            return RowStatus.DEVICE_BLOCKED
         if not self.kind_ok:
             return RowStatus.KIND_NOT_SUPPORTED_BY_DEVICE
         if not self.on_hub:
@@ -373,6 +377,7 @@ def settle_batch(
 def _refusal_detail(status: RowStatus) -> str:
     return {
         RowStatus.UNKNOWN_DEVICE: "no device with this serial is registered",
+        RowStatus.DEVICE_BLOCKED: "the device is blocked (reported lost or retired): its data is quarantined",
         RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB: "the device was not assigned to the publishing hub at measured_at",
         RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT: "the device was not assigned to any patient at measured_at",
         RowStatus.KIND_NOT_SUPPORTED_BY_DEVICE: "the registered device kind cannot produce this reading kind",

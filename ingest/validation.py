@@ -76,6 +76,7 @@ class RejectReason(StrEnum):
     MEASURED_AT_TOO_OLD = "measured_at_too_old"
     # one reading, judged against the database in the ingest transaction
     UNKNOWN_DEVICE = "unknown_device"
+    DEVICE_BLOCKED = "device_blocked"  # the unit was reported lost or retired (provisioning)
     DEVICE_NOT_ASSIGNED_TO_HUB = "device_not_assigned_to_hub"
     DEVICE_NOT_ASSIGNED_TO_PATIENT = "device_not_assigned_to_patient"
     KIND_NOT_SUPPORTED_BY_DEVICE = "kind_not_supported_by_device"

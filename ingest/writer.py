@@ -77,7 +77,7 @@ _OBSERVATION_TYPES = ["int4", "int4", "float8", "text", "text", "float8", "text"
 _RESOLVE_AND_INSERT = """
 WITH resolved AS MATERIALIZED (
     SELECT r.reading_no, r.hub_id, r.reading_id, r.measured_at, r.measured_at_source, r.received_at,
-           r.from_device_memory, r.flags, d.id AS device_id, d.practice_id,
+           r.from_device_memory, r.flags, d.id AS device_id, d.practice_id, d.blocked_at IS NOT NULL AS blocked,
            EXISTS (SELECT 1 FROM device_kind_reading_kinds k
                     WHERE k.device_kind = d.kind AND k.reading_kind = r.kind) AS kind_ok,
            EXISTS (SELECT 1 FROM device_hub_assignments a
@@ -102,18 +102,18 @@ inserted AS (
            r.from_device_memory, r.flags
       FROM ingest_staged_observations o
       JOIN resolved r ON r.reading_no = o.reading_no
-     WHERE r.device_id IS NOT NULL AND r.kind_ok AND r.on_hub AND r.patient_id IS NOT NULL
+     WHERE r.device_id IS NOT NULL AND NOT r.blocked AND r.kind_ok AND r.on_hub AND r.patient_id IS NOT NULL
      ORDER BY r.device_id, o.metric, r.measured_at
     ON CONFLICT (device_id, metric, measured_at) DO NOTHING
     RETURNING reading_id, metric, measured_at
 )
 -- Only what the verdicts and the hooks need, in types psycopg loads without building Python UUID
 -- objects: per reading its resolution; per inserted row its key.
-SELECT reading_no, device_id::text, kind_ok, on_hub, patient_id::text, practice_id::text,
+SELECT reading_no, device_id::text, kind_ok, on_hub, patient_id::text, practice_id::text, blocked,
        NULL::text, NULL::integer, NULL::timestamptz
   FROM resolved
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, reading_id::text, metric, measured_at
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, reading_id::text, metric, measured_at
   FROM inserted
 """
 
@@ -251,6 +251,7 @@ class ReadingWriter:
                         on_hub,
                         patient_id,
                         practice_id,
+                        blocked,
                         reading_id,
                         metric,
                         measured_at,
@@ -259,7 +260,7 @@ class ReadingWriter:
                             inserted.add((reading_id, metric, measured_at))
                         else:
                             resolutions[reading_no] = Resolution(
-                                device_id, bool(kind_ok), bool(on_hub), patient_id, practice_id
+                                device_id, bool(kind_ok), bool(on_hub), patient_id, practice_id, bool(blocked)
                             )
             if inserted and self._hooks:
                 self._run_hooks(conn, stored_readings(plan, resolutions, inserted))

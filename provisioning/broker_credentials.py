@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from core.errors import CarehubError
@@ -41,8 +41,13 @@ def password_entry(username: str, password: str, *, salt: bytes | None = None) -
 
 def write_password_file(path: Path, credentials: Mapping[str, str]) -> None:
     """Write (atomically) a password file with one entry per username."""
-    lines = [password_entry(user, password) for user, password in sorted(credentials.items())]
+    write_password_entries(path, [password_entry(user, password) for user, password in sorted(credentials.items())])
+
+
+def write_password_entries(path: Path, entries: Sequence[str]) -> None:
+    """Write (atomically, owner-readable only) a password file from already-hashed entries."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
+    tmp.touch(mode=0o600)
     tmp.chmod(0o600)
+    tmp.write_text("\n".join(entries) + "\n")
     tmp.replace(path)

@@ -191,9 +191,9 @@ def transition(
                    custody_changed_at = %(at)s,
                    blocked_at = CASE WHEN %(blocked)s THEN coalesce(blocked_at, %(at)s)
                                      WHEN %(state)s = 'in_stock' THEN NULL ELSE blocked_at END,
-                   delivered_at = CASE WHEN %(action)s = 'assign' THEN NULL
+                   delivered_at = CASE WHEN %(action)s IN ('assign', 'restock') THEN NULL
                                        WHEN %(action)s = 'deliver' THEN %(at)s ELSE delivered_at END,
-                   activated_at = CASE WHEN %(action)s = 'assign' THEN NULL
+                   activated_at = CASE WHEN %(action)s IN ('assign', 'restock') THEN NULL
                                        WHEN %(action)s = 'activate' THEN %(at)s ELSE activated_at END
              WHERE id = %(id)s
             """,

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from carehub.commands import billing, db, decode, demo, ingest
+from carehub.commands import billing, db, decode, demo, devices, ingest, patients, provisioning_service, shipments
 
-COMMANDS: tuple[ModuleType, ...] = (demo, db, ingest, decode, billing)
+COMMANDS: tuple[ModuleType, ...] = (
+    demo,
+    db,
+    ingest,
+    decode,
+    devices,
+    patients,
+    shipments,
+    provisioning_service,
+    billing,
+)

@@ -12,6 +12,7 @@ from core.logs import configure_logging
 from ingest.hooks import StoredReadingsHook
 from ingest.service import IngestService
 from ingest.settings import IngestSettings
+from provisioning.activation import ActivationHook
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
 def stored_readings_hooks(settings: IngestSettings) -> list[StoredReadingsHook]:
     """The work each ingest transaction does for the readings it stored, in the order it runs
     (see :mod:`ingest.hooks`). Alert evaluation and device activation register here."""
-    return []
+    return [ActivationHook()]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -163,6 +163,9 @@ def test_resolution_refusals_follow_the_order_of_the_checks() -> None:
     assert Resolution("d", True, False, None, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_HUB
     assert Resolution("d", True, True, None, "p").refusal is RowStatus.DEVICE_NOT_ASSIGNED_TO_PATIENT
     assert Resolution("d", True, True, "pt", "p").refusal is None
+    # a blocked (lost or retired) device is refused before anything else is checked
+    assert Resolution("d", False, False, None, "p", blocked=True).refusal is RowStatus.DEVICE_BLOCKED
+    assert Resolution("d", True, True, "pt", "p", blocked=True).refusal is RowStatus.DEVICE_BLOCKED
 
 
 def test_stored_readings_carry_only_inserted_rows_and_resolved_identities() -> None:

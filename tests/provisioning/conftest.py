@@ -73,10 +73,10 @@ def clinic(db: Conn) -> Clinic:
     return Clinic(practice, logistics, clinician, cuff, scale, cell)
 
 
-def rpm_ready_patient(db: Conn, clinic: Clinic, mrn: str = "MRN-100") -> UUID:
+def rpm_ready_patient(db: Conn, clinic: Clinic, mrn: str = "MRN-100", mbi: str = "1EG4-TE5-MK73") -> UUID:
     """A patient who passes every RPM rule and is enrolled from 30 days ago."""
     patient = registry.create_patient(db, practice_id=clinic.practice_id, mrn=mrn, time_zone="America/Chicago")
-    enrollment.update_patient(db, patient, mbi="1EG4-TE5-MK73", address=HOME, last_visit_on=date(2025, 6, 1))
+    enrollment.update_patient(db, patient, mbi=mbi, address=HOME, last_visit_on=date(2025, 6, 1))
     enrollment.add_condition(db, patient, icd10_code="I10", chronic=True, recorded_by=clinic.clinician)
     enrollment.record_consent(
         db,
