@@ -274,6 +274,8 @@ class DatabaseEnrollments:
                 " JOIN program_enrollments e ON e.patient_id = a.patient_id AND e.program = 'rpm'"
                 " AND e.starts_on <= %(last)s AND (e.ends_on IS NULL OR e.ends_on >= %(first)s)"
                 " WHERE a.practice_id = %(practice)s AND d.activated_at IS NOT NULL"
+                # the activation of this patient's issue of the unit, not of a later patient's
+                " AND d.activated_at >= a.valid_from AND (a.valid_to IS NULL OR d.activated_at < a.valid_to)"
                 " AND (d.activated_at AT TIME ZONE p.time_zone)::date >= e.starts_on"
                 " GROUP BY a.patient_id",
                 {"practice": practice_id, "first": first, "last": last},
