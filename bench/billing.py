@@ -261,7 +261,7 @@ def naive_report(url: str, practice: UUID, limit: int) -> dict[str, list[tuple[s
             ):
                 spent.extend(time_spent_of(CareTimeEntry(*row), zone))
             conditions = tuple(
-                Condition(code, keys[0] if keys else None, chronic)
+                Condition(code, tuple(keys), chronic)
                 for code, keys, chronic in conn.execute(
                     "SELECT icd10_code, condition_keys, chronic FROM patient_conditions WHERE patient_id = %s"
                     " ORDER BY icd10_code",

@@ -48,7 +48,9 @@ class Consent:
 @dataclass(frozen=True, slots=True)
 class Condition:
     icd10: str
-    condition_key: str | None
+    # §B condition keys of the code: the longest prefix's key plus implied ones (I12 -> ckd), as the
+    # database derives them (migration 0004, carehub_condition_keys).
+    condition_keys: tuple[str, ...]
     chronic: bool
 
 

@@ -49,12 +49,14 @@ class Track:
 
 
 def distinct_chronic_conditions(case: Case) -> list[str]:
-    """Distinct chronic conditions (by §B condition key, else by code) that count for CCM-ELIG-1."""
+    """Distinct chronic conditions (by §B condition key, else by code) that count for CCM-ELIG-1.
+    A code implying two conditions (I12: hypertensive CKD) counts for both, as provisioning's
+    eligibility check does (provisioning/eligibility.py)."""
     keys: list[str] = []
     for cond in case.conditions:
-        key = cond.condition_key or cond.icd10
-        if cond.chronic and key not in keys:
-            keys.append(key)
+        for key in cond.condition_keys or (cond.icd10,):
+            if cond.chronic and key not in keys:
+                keys.append(key)
     return keys
 
 

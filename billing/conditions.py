@@ -115,3 +115,22 @@ def condition_of(code: str) -> ConditionPrefix | None:
         if found is not None:
             return found
     return None
+
+
+# Codes that imply a second condition (§B notes; migration 0004's icd10_condition_implications).
+IMPLICATIONS: tuple[tuple[str, str], ...] = (
+    ("I110", "heart_failure"),
+    ("I130", "heart_failure"),
+    ("I132", "heart_failure"),
+    ("I12", "ckd"),
+    ("I13", "ckd"),
+)
+
+
+def condition_keys_of(code: str) -> tuple[str, ...]:
+    """The sorted condition keys of a code, as ``carehub_condition_keys`` derives them in the database."""
+    normal = normalise_icd10(code)
+    main = condition_of(code)
+    keys = {main.condition_key} if main else set()
+    keys.update(key for prefix, key in IMPLICATIONS if normal.startswith(prefix))
+    return tuple(sorted(keys))

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from billing.case import Case, Condition, Consent, OtherService, Performer, Program, TimeSpent
-from billing.conditions import ChronicDefault, condition_of, normalise_icd10
+from billing.conditions import ChronicDefault, condition_keys_of, condition_of, normalise_icd10
 from billing.periods import ReadingFact, ReadingSource, local_data_days
 from core.domain import ReadingFlag
 from core.errors import CarehubError, InvalidDomainValue
@@ -145,7 +145,7 @@ def explain_conditions(codes: list[str]) -> tuple[Condition, ...]:
         found.append(
             Condition(
                 code.strip().upper(),
-                row.condition_key if row else None,
+                condition_keys_of(code),
                 row is not None and row.chronic_default is ChronicDefault.TRUE,
             )
         )

@@ -86,7 +86,7 @@ def case_hash(case: Case) -> str:
     facts = [
         case.month.isoformat(),
         case.established,
-        [[c.icd10, c.condition_key, c.chronic] for c in case.conditions],
+        [[c.icd10, list(c.condition_keys), c.chronic] for c in case.conditions],
         [[c.program.value, c.on.isoformat(), c.ref] for c in case.consents],
         case.care_plan,
         case.ccm_complex,

@@ -60,7 +60,7 @@ def conditions(conn: Conn, practice_id: UUID, month: date) -> dict[UUID, tuple[C
         " AND (resolved_on IS NULL OR resolved_on >= %s) ORDER BY patient_id, icd10_code",
         (practice_id, last, first),
     ):
-        found[patient_id].append(Condition(code, keys[0] if keys else None, chronic))
+        found[patient_id].append(Condition(code, tuple(keys), chronic))
     return {k: tuple(v) for k, v in found.items()}
 
 

@@ -14,8 +14,8 @@ from billing.fee_schedule import seeded_schedule
 from billing.rules_2026 import RULES_2026, Code, RuleSet
 
 NOV = date(2026, 11, 1)
-HTN = Condition("I10", "hypertension", chronic=True)
-DM2 = Condition("E119", "diabetes_type2", chronic=True)
+HTN = Condition("I10", ("hypertension",), chronic=True)
+DM2 = Condition("E119", ("diabetes_type2",), chronic=True)
 
 
 def days(n: int, start: date = NOV) -> frozenset[date]:

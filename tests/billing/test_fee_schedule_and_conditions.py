@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from billing.conditions import PREFIXES, condition_of
+from billing.conditions import ICD10_CODE_RE, PREFIXES, condition_keys_of, condition_of
 from billing.fee_schedule import ConversionFactorKind, FeeScheduleError, parse_fee_csv, seeded_schedule
 from billing.rules_2026 import RuleId
 
@@ -59,6 +59,15 @@ def test_fee_csv_is_parsed_strictly() -> None:
 def test_condition_mirror_equals_the_database_table(db: psycopg.Connection[tuple[Any, ...]]) -> None:
     rows = db.execute("SELECT prefix, condition_key, chronic_default FROM icd10_condition_prefixes").fetchall()
     assert sorted(rows) == sorted((p.prefix, p.condition_key, p.chronic_default.value) for p in PREFIXES)
+
+
+def test_implied_keys_equal_the_databases(db: psycopg.Connection[tuple[Any, ...]]) -> None:
+    codes = [p.prefix for p in PREFIXES if ICD10_CODE_RE.match(p.prefix)]
+    codes += ["I11.0", "I13.0", "I13.2", "I12.9", "I13.10", "C50.911", "Z85.3", "E66.3", "E11.65"]
+    for code in codes:
+        row = db.execute("SELECT carehub_condition_keys(%s)", (code,)).fetchone()
+        assert row is not None
+        assert tuple(row[0]) == condition_keys_of(code), code
 
 
 @pytest.mark.parametrize(

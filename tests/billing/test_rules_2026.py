@@ -34,7 +34,7 @@ def test_RPM_ELIG_1_a_patient_not_established_earns_no_rpm_code() -> None:
 
 
 def test_RPM_ELIG_2_an_acute_condition_is_enough_for_rpm_but_not_for_ccm() -> None:
-    acute = Condition("I16", "hypertensive_crisis", chronic=False)
+    acute = Condition("I16", ("hypertensive_crisis",), chronic=False)
     result = run(case(conditions=(acute,), data_days=days(16), time_spent=(spent(25, Program.CCM),)))
     assert codes(result) == {"99453": 1, "99454": 1}
     assert "CCM-ELIG-1" in withheld_by(result, Code.CPT_99490)
@@ -367,10 +367,17 @@ def test_CCM_ELIG_1_one_chronic_condition_is_not_enough() -> None:
 
 
 def test_CCM_ELIG_1_two_codes_of_one_condition_are_one_condition_and_non_chronic_ones_do_not_count() -> None:
-    dm_again = Condition("E1165", "diabetes_type2", chronic=True)
-    prediabetes = Condition("R7303", "prediabetes", chronic=False)
+    dm_again = Condition("E1165", ("diabetes_type2",), chronic=True)
+    prediabetes = Condition("R7303", ("prediabetes",), chronic=False)
     assert codes(run(case(conditions=(DM2, dm_again, prediabetes), time_spent=(ccm(25),)))) == {}
     assert codes(run(case(conditions=(DM2, HTN), time_spent=(ccm(25),)))) == {"99490": 1}
+
+
+def test_CCM_ELIG_1_a_code_implying_two_conditions_counts_twice_as_provisioning_does() -> None:
+    hypertensive_ckd = Condition("I129", ("ckd", "hypertension_ckd"), chronic=True)
+    assert codes(run(case(conditions=(hypertensive_ckd,), time_spent=(ccm(25),)))) == {"99490": 1}
+    ckd_again = Condition("N183", ("ckd",), chronic=True)
+    assert codes(run(case(conditions=(ckd_again,), time_spent=(ccm(25),)))) == {}
 
 
 def test_CCM_ELIG_2_no_care_plan_no_ccm() -> None:
