@@ -363,6 +363,19 @@ def history(conn: Conn, entry_id: UUID) -> list[Revision]:
         return cur.fetchall()
 
 
+def entries_of_patient(
+    conn: Conn, patient_id: UUID, started_from: datetime, started_before: datetime
+) -> list[CareTimeEntry]:
+    """A patient's entries (voided ones too: staff see what was withdrawn) started in an interval."""
+    with conn.cursor(row_factory=class_row(CareTimeEntry)) as cur:
+        cur.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM care_time_entries WHERE patient_id = %s AND started_at >= %s"
+            " AND started_at < %s ORDER BY started_at",
+            (patient_id, started_from, started_before),
+        )
+        return cur.fetchall()
+
+
 def time_spent_of(entry: CareTimeEntry, time_zone: str) -> tuple[TimeSpent, ...]:
     """A finished, non-voided entry as the engine's minutes per local date (TIME-2: split at the
     patient's local midnight)."""

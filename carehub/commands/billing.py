@@ -9,7 +9,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from billing.case import Program, result_document
 from billing.engine import decide
 from billing.explain import parse_case, to_case
 from billing.fee_schedule import ConversionFactorKind, parse_fee_csv, seeded_schedule
+from billing.periods import month_bounds
 from billing.report import build_report, to_csv, to_json
 from billing.rules_2026 import rules_for
 from billing.settings import BillingSettings
@@ -133,6 +134,10 @@ def _register_time(parser: argparse.ArgumentParser) -> None:
     void.add_argument("--by", required=True, type=UUID)
     void.add_argument("--reason", required=True)
     void.set_defaults(handler=run_time_void)
+    listing = actions.add_parser("list", help="a patient's entries started in a month (UTC bounds, a day wider)")
+    listing.add_argument("--patient", required=True, type=UUID)
+    listing.add_argument("--month", required=True, type=_month)
+    listing.set_defaults(handler=run_time_list)
     hist = actions.add_parser("history", help="every version of an entry: who, when, why")
     hist.add_argument("--entry", required=True, type=UUID)
     hist.set_defaults(handler=run_time_history)
@@ -351,6 +356,19 @@ def run_time_void(args: argparse.Namespace) -> int:
     return _time_command(
         lambda conn: care_time.void_entry(conn, entry_id=args.entry, by=args.by, at=utc_now(), reason=args.reason)
     )
+
+
+def run_time_list(args: argparse.Namespace) -> int:
+    first, last = month_bounds(args.month)
+
+    def work(conn: repository.Conn) -> int:
+        lo = datetime.combine(first - timedelta(days=1), time.min, UTC)
+        hi = datetime.combine(last + timedelta(days=2), time.min, UTC)
+        for entry in care_time.entries_of_patient(conn, args.patient, lo, hi):
+            _print_entry(entry)
+        return 0
+
+    return _with_db(work)
 
 
 def run_time_history(args: argparse.Namespace) -> int:

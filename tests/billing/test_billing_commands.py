@@ -60,6 +60,8 @@ def test_time_commands_add_edit_void_and_show_history(clinic: Clinic, capsys: py
     assert (code, edited["version"]) == (0, 2)
     code, (voided,), _ = run(capsys, "void", "--entry", entry["id"], "--by", str(clinic.nurse), "--reason", "duplicate")
     assert (code, voided["voided"]) == (0, True)
+    code, listed, _ = run(capsys, "list", "--patient", str(clinic.patient), "--month", "2026-11")
+    assert (code, [(e["id"], e["voided"]) for e in listed]) == (0, [(entry["id"], True)])
     code, history, _ = run(capsys, "history", "--entry", entry["id"])
     assert [(h["version"], h["action"], h["reason"]) for h in history] == [
         (1, "create", None),

@@ -557,3 +557,18 @@ def test_amounts_follow_units_and_the_fee_schedule() -> None:
     amounts = {c.code.value: str(c.amount) for c in result.codes}
     assert amounts == {"99453": "21.71", "99454": "52.11", "99457": "51.77", "99458": "82.84"}
     assert str(result.total) == "208.43"
+
+
+@given(st.lists(st.tuples(st.integers(1, 45), st.booleans(), st.integers(1, 30)), max_size=8))
+def test_RPM_MGMT_3_any_month_of_entries_follows_the_reference_formula(entries: list[tuple[int, bool, int]]) -> None:
+    spent_ = tuple(spent(m, interactive=i, on=date(2026, 11, d)) for m, i, d in entries)
+    t = sum(m for m, _, _ in entries)
+    expected: dict[str, int] = {}
+    if any(i for _, i, _ in entries) and t >= 10:
+        if t < 20:
+            expected = {"99470": 1}
+        else:
+            expected = {"99457": 1}
+            if (t - 20) // 20:
+                expected["99458"] = min(2, (t - 20) // 20)
+    assert codes(run(case(time_spent=spent_))) == expected
