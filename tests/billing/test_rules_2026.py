@@ -6,6 +6,7 @@ consent; consent dated after the service."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -572,3 +573,27 @@ def test_RPM_MGMT_3_any_month_of_entries_follows_the_reference_formula(entries: 
             if (t - 20) // 20:
                 expected["99458"] = min(2, (t - 20) // 20)
     assert codes(run(case(time_spent=spent_))) == expected
+
+
+def test_TIME_2_the_night_daylight_saving_time_ends_is_one_local_date_of_120_minutes() -> None:
+    from billing.periods import minutes_by_local_day
+
+    start = at("2026-11-01T05:30:00Z")  # 00:30 CDT; clocks fall back at 02:00 CDT
+    assert minutes_by_local_day(start, start + timedelta(hours=2), CHICAGO) == ((date(2026, 11, 1), 120),)
+
+
+@given(
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)),
+    st.integers(1, 12 * 3600),
+    st.sampled_from(["America/Chicago", "America/New_York", "Pacific/Honolulu", "Australia/Lord_Howe"]),
+)
+def test_TIME_2_split_parts_are_consecutive_local_dates_and_lose_less_than_a_minute_each(
+    start: datetime, seconds: int, zone: str
+) -> None:
+    from billing.periods import minutes_by_local_day
+
+    parts = minutes_by_local_day(start, start + timedelta(seconds=seconds), zone)
+    total = sum(m for _, m in parts)
+    assert seconds // 60 - len(parts) <= total <= seconds // 60
+    days_ = [d for d, _ in parts]
+    assert all((b - a).days == 1 for a, b in itertools.pairwise(days_))
