@@ -258,7 +258,10 @@ def engagement(
     last_heartbeat_at: datetime | None,
     now: datetime,
     policy: EngagementPolicy = EngagementPolicy(),
+    heartbeats_known: bool = True,
 ) -> Engagement:
+    """``heartbeats_known=False`` when the caller has no heartbeat source for the unit: a silent
+    unit is then reported ``silent`` without claiming the device itself has gone quiet."""
     if state not in (S.DELIVERED, S.ACTIVATED, S.FAULTY):
         return Engagement.NOT_DEPLOYED
     if last_reading_at is None:
@@ -269,6 +272,6 @@ def engagement(
     if age <= timedelta(days=policy.silent_days):
         return Engagement.LAPSING
     latest_signal = max(last_reading_at, last_heartbeat_at or last_reading_at)
-    if now - latest_signal <= timedelta(days=policy.heartbeat_days):
+    if not heartbeats_known or now - latest_signal <= timedelta(days=policy.heartbeat_days):
         return Engagement.SILENT
     return Engagement.SILENT_NO_HEARTBEAT

@@ -291,3 +291,12 @@ def list_devices(
         {"practice": practice_id, "state": state.value if state else None, "limit": limit},
     ).fetchall()
     return [_device_row(r) for r in rows]
+
+
+def last_readings(conn: Conn, device_ids: list[UUID]) -> dict[UUID, datetime]:
+    """When each device last measured something that was stored (engagement's input)."""
+    rows = conn.execute(
+        "SELECT device_id, max(measured_at) FROM readings WHERE device_id = ANY(%s) GROUP BY device_id",
+        (device_ids,),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from carehub.operations import add_actor, add_at, add_json, day, emit, handler, session
 from core.domain import DeviceKind
 from provisioning import csv_import, inventory, replacement, shipping
-from provisioning.custody import CustodyAction, CustodyState
+from provisioning.custody import CustodyAction, CustodyState, Engagement, engagement
 from provisioning.enrollment import patient_by_mrn
 from provisioning.inventory import Connectivity, FdaStatus
 from provisioning.registry import device_by_serial
 from provisioning.tracking_numbers import Carrier
 
-DEVICE_COLUMNS = ("serial", "kind", "model", "custody_state", "patient_mrn", "hub_id", "activated_at")
+DEVICE_COLUMNS = ("serial", "kind", "model", "custody_state", "engagement", "patient_mrn", "hub_id", "activated_at")
 
 
 def register(subparsers: Any) -> None:
@@ -129,13 +130,19 @@ def _device_dict(ctx_conn: Any, row: inventory.DeviceRow) -> dict[str, Any]:
     return values
 
 
+def _engagement(row: inventory.DeviceRow, last_reading: datetime | None, now: datetime) -> Engagement:
+    # Hub presence and device heartbeats are not stored by provisioning (the alerts service owns
+    # up/status), so silence is reported without blaming the device.
+    return engagement(row.custody_state, last_reading_at=last_reading, last_heartbeat_at=None, now=now,
+                      heartbeats_known=False)  # fmt: skip
+
+
 def run_list(args: argparse.Namespace) -> int:
     with session(args) as ctx:
         state = CustodyState(args.state) if args.state else None
-        rows = [
-            _device_dict(ctx.conn, r)
-            for r in inventory.list_devices(ctx.conn, practice_id=ctx.practice_id, state=state)
-        ]
+        devices = inventory.list_devices(ctx.conn, practice_id=ctx.practice_id, state=state)
+        last = inventory.last_readings(ctx.conn, [d.id for d in devices])
+        rows = [_device_dict(ctx.conn, r) | {"engagement": _engagement(r, last.get(r.id), ctx.now)} for r in devices]
     emit(rows, DEVICE_COLUMNS, as_json=args.json)
     return 0
 

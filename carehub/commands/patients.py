@@ -4,10 +4,11 @@ diagnoses, consent, check eligibility (each rule by its id), enroll and end a pr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from carehub.operations import add_actor, add_at, add_json, day, emit, handler, session
-from provisioning import enrollment, registry
+from provisioning import enrollment, evidence, registry
 from provisioning.eligibility import Program
 from provisioning.enrollment import Address, patient_by_mrn
 
@@ -75,6 +76,12 @@ def _register_program(actions: Any) -> None:
     p.add_argument("--npi")
     p.add_argument("--starts", type=day)
     p.set_defaults(handler=handler(run_enroll))
+
+    p = actions.add_parser("evidence", help="audit evidence per device the patient had (reference §3.6)")
+    add_actor(p)
+    add_json(p)
+    p.add_argument("mrn")
+    p.set_defaults(handler=handler(run_evidence))
 
     p = actions.add_parser("end", help="end a program enrollment")
     add_actor(p)
@@ -161,6 +168,16 @@ def run_enroll(args: argparse.Namespace) -> int:
             ordering_user_id=ordering, condition_icd10=args.condition, ordering_npi=args.npi,
         )  # fmt: skip
     print(f"patient {args.mrn} enrolled in {args.program.upper()}")
+    return 0
+
+
+def run_evidence(args: argparse.Namespace) -> int:
+    with session(args) as ctx:
+        patient = patient_by_mrn(ctx.conn, ctx.practice_id, args.mrn)
+        rows = [dataclasses.asdict(e) for e in evidence.device_evidence(ctx.conn, ctx.practice_id, patient)]
+    columns = ("device_serial", "assigned_at", "assignment_ended_at", "assignment_end_reason", "tracking_number",
+               "delivered_at", "first_reading_at")  # fmt: skip
+    emit(rows, columns, as_json=args.json)
     return 0
 
 

@@ -129,10 +129,23 @@ def test_stock_to_home_replacement_and_back_to_stock(
     ]  # fmt: skip
     assert final["activated_at"] is None  # a restocked unit starts afresh; its history keeps the old dates
     table = run(capsys, "devices", "list", *ACTOR)
-    assert table.splitlines()[0].split() == ["SERIAL", "KIND", "MODEL", "CUSTODY_STATE", "PATIENT_MRN", "HUB_ID",
-                                             "ACTIVATED_AT"]  # fmt: skip
+    assert table.splitlines()[0].split() == ["SERIAL", "KIND", "MODEL", "CUSTODY_STATE", "ENGAGEMENT", "PATIENT_MRN",
+                                             "HUB_ID", "ACTIVATED_AT"]  # fmt: skip
     assert any(line.startswith("BP-2") and "MRN-9" in line for line in table.splitlines())
+    listed = {d["serial"]: d["engagement"] for d in json.loads(run(capsys, "devices", "list", "--json", *ACTOR))}
+    assert listed == {"BP-1": "not_deployed", "BP-2": "active"}  # BP-2 measured about 2.25 days ago
     shipments = json.loads(run(capsys, "shipments", "list", "--json", *ACTOR))
     assert [(s["carrier"], s["direction"], s["status"]) for s in shipments] == [
         ("ups", "outbound", "delivered"), ("usps", "outbound", "delivered"), ("fedex", "return", "delivered"),
     ]  # fmt: skip
+
+    proof = json.loads(run(capsys, "patients", "evidence", "MRN-9", "--json", *ACTOR))
+    assert [
+        (e["device_serial"], e["assigned_at"], e["assignment_ended_at"], e["assignment_end_reason"], e["carrier"],
+         e["tracking_number"], e["delivered_at"], e["first_reading_at"], e["condition_icd10"])
+        for e in proof
+    ] == [
+        ("BP-1", at(0), at(90), "cuff_leak", "ups", "1Z5R89390357567127", at(30), at(40), "I10"),
+        ("BP-2", at(60), None, None, "usps", "9400111201080805483016", at(80), at(90), "I10"),
+    ]  # fmt: skip
+    assert all(e["consent_at"] == at(-48) and e["ordering_practitioner"] for e in proof)

@@ -180,3 +180,14 @@ def test_engagement_vectors(
     reading = None if reading_age_days is None else NOW - timedelta(days=reading_age_days)
     heartbeat = None if heartbeat_age_days is None else NOW - timedelta(days=heartbeat_age_days)
     assert engagement(state, last_reading_at=reading, last_heartbeat_at=heartbeat, now=NOW) is expected
+
+
+def test_without_a_heartbeat_source_silence_is_not_blamed_on_the_device() -> None:
+    old = NOW - timedelta(days=9)
+    assert engagement(CustodyState.ACTIVATED, last_reading_at=old, last_heartbeat_at=None, now=NOW) is (
+        Engagement.SILENT_NO_HEARTBEAT
+    )
+    assert (
+        engagement(CustodyState.ACTIVATED, last_reading_at=old, last_heartbeat_at=None, now=NOW, heartbeats_known=False)
+        is Engagement.SILENT
+    )
