@@ -75,7 +75,7 @@ PATIENTS: dict[str, dict[str, Any]] = {
         + [(nov(d), 10, 0, "test") for d in range(22, 30)],
         "time": [("RPM", nov(10), 14, 12, "nurse", True)],
     },
-    "P3": {  # one device day, 9 minutes: nothing earned (no period ends in November), everything explained
+    "P3": {  # one device day (no period ends in November), 9 minutes edited to 10: 99470 only
         "zone": "America/New_York",
         "conditions": ["E11.9", "I10", "N18.3"],
         "programs": [ProvisioningProgram.RPM, ProvisioningProgram.CCM],
@@ -186,6 +186,26 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
                     "id": str(entry.id),
                 }
             )
+        # an entry logged on the wrong patient and voided never counts; a corrected one counts as edited
+        mistaken = care_time.add_manual(
+            db,
+            patient_id=patient,
+            performer_id=nurse,
+            program=Program.RPM,
+            activity=Activity.PATIENT_CALL,
+            interactive=True,
+            started_at=local(zone, nov(25), 16),
+            minutes=20,
+            at=local(zone, nov(25), 17),
+        )
+        care_time.void_entry(db, entry_id=mistaken.id, by=nurse, at=local(zone, nov(25), 18), reason="wrong patient")
+        if name == "P3":  # 9 physician minutes corrected to 10 on review: 99470 needs no more
+            first_entry = UUID(time_docs[0]["id"])
+            care_time.edit_entry(
+                db, entry_id=first_entry, by=physician, at=local(zone, nov(26), 9), reason="call was 10 minutes",
+                ended_at=local(zone, nov(12), 11, 10),
+            )  # fmt: skip
+            time_docs[0]["minutes"] = 10
 
         # enrollment through provisioning's records (migration 0100): last visit, consent, order
         provisioning_enrollment.update_patient(db, patient, mbi=f"1EG4TE5MK7{n}", last_visit_on=date(2026, 9, 15))
@@ -255,7 +275,7 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
     expected = {
         "P1": [("99453", 1), ("99454", 1), ("99457", 1), ("99458", 1), ("99490", 1)],
         "P2": [("99445", 1), ("99470", 1)],
-        "P3": [],
+        "P3": [("99470", 1)],
     }
     assert {m: [(c["code"], c["units"]) for c in p["codes"]] for m, p in by_mrn.items()} == expected
 
@@ -279,9 +299,9 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
     summary = report["summary"]
     assert summary["enrolled"] == {"CCM": 2, "RPM": 3}
     assert summary["active"] == {"CCM": 1, "RPM": 3}
-    assert summary["codes"] == {"99445": 1, "99453": 1, "99454": 1, "99457": 1, "99458": 1, "99470": 1, "99490": 1}
-    # 21.71 + 52.11 + 51.77 + 41.42 + 66.13 + 52.11 + 26.05
-    assert summary["expected_allowed_amount"] == 311.3
+    assert summary["codes"] == {"99445": 1, "99453": 1, "99454": 1, "99457": 1, "99458": 1, "99470": 2, "99490": 1}
+    # 21.71 + 52.11 + 51.77 + 41.42 + 66.13 + 52.11 + 26.05 + 26.05
+    assert summary["expected_allowed_amount"] == 337.35
     # as of 28 Nov (2 days left): P2 has 14 days and needs both remaining days -> at risk;
     # P3's first data day (3 Nov) anchors its period (3 Nov..2 Dec): 1 day so far, 15 needed in 4 days
     assert [
@@ -299,5 +319,6 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
         ("P1", "99490", "1", "66.13"),
         ("P2", "99445", "1", "52.11"),
         ("P2", "99470", "1", "26.05"),
+        ("P3", "99470", "1", "26.05"),
     ]
     assert all(len(r["case_sha256"]) == 64 for r in rows)
