@@ -189,8 +189,7 @@ class MosquittoBroker:
         """Rewrite the password file and ask the running broker to reload it (SIGHUP)."""
         self.credentials = credentials
         write_password_file(self.password_path, credentials)
-        if self._process is not None:
-            self._process.send_signal(signal.SIGHUP)
+        self.reload()
 
     def reload(self) -> None:
         """Ask the running broker to reread its password and ACL files (SIGHUP), e.g. after

@@ -18,6 +18,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import psycopg
+
 from core.db import connect
 from core.errors import CarehubError
 from core.settings import DatabaseSettings
@@ -74,6 +76,10 @@ def handler(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
             print(f"error: {exc}", file=sys.stderr)
             for line in getattr(exc, "errors", ()):
                 print(f"  line {line.line}: {line.message}", file=sys.stderr)
+            return 1
+        except psycopg.errors.IntegrityError as exc:
+            # A constraint the domain layer does not translate (a duplicate MRN, an unknown time zone).
+            print(f"error: refused by the database ({exc.diag.constraint_name or exc.sqlstate})", file=sys.stderr)
             return 1
 
     return run

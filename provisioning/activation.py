@@ -24,7 +24,7 @@ import psycopg
 from core.domain import ReadingFlag
 from ingest.hooks import StoredReading
 from provisioning import inventory
-from provisioning.custody import TRANSITIONS, CustodyAction
+from provisioning.custody import TRANSITIONS, CustodyAction, CustodyError
 
 logger = logging.getLogger(__name__)
 
@@ -68,22 +68,35 @@ class ActivationHook:
         for device_id, activatable, replacement_id, old_device_id in rows:
             reading = first[device_id]
             if activatable:
-                inventory.transition(
-                    conn,
-                    UUID(device_id),
-                    CustodyAction.ACTIVATE,
-                    at=reading.measured_at,
-                    actor_id=None,
-                    actor_kind="ingest",
-                    reason="first_reading",
-                    evidence={"reading_id": reading.reading_id, "hub_id": reading.hub_id},
-                )
-                logger.info(
-                    "device activated by its first reading",
-                    extra={"device_serial": reading.device_serial, "hub_id": reading.hub_id},
-                )
+                activate(conn, UUID(device_id), reading)
             if replacement_id is not None:
                 close_replacement(conn, replacement_id, old_device_id, reading.measured_at, reading.reading_id)
+
+
+def activate(conn: psycopg.Connection[Any], device_id: UUID, reading: StoredReading) -> None:
+    try:
+        inventory.transition(
+            conn,
+            device_id,
+            CustodyAction.ACTIVATE,
+            at=reading.measured_at,
+            actor_id=None,
+            actor_kind="ingest",
+            reason="first_reading",
+            evidence={"reading_id": reading.reading_id, "hub_id": reading.hub_id},
+        )
+    except CustodyError as exc:
+        # Staff moved the unit between the probe and the lock (say, reported it lost). The reading
+        # is stored either way; failing here would dead-letter the whole message.
+        logger.warning(
+            "device not activated: its custody changed concurrently",
+            extra={"device_serial": reading.device_serial, "error": str(exc)},
+        )
+        return
+    logger.info(
+        "device activated by its first reading",
+        extra={"device_serial": reading.device_serial, "hub_id": reading.hub_id},
+    )
 
 
 def close_replacement(

@@ -55,15 +55,23 @@ def parse_inventory_csv(text: str, models: Mapping[tuple[str, str], DeviceModel]
     """Validate a whole file without touching the database (``models`` keyed by case-folded vendor/model)."""
     plan = ImportPlan()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        _parse_rows(reader, models, plan)
+    except csv.Error as exc:
+        plan.errors.append(RowError(max(1, reader.line_num), f"malformed CSV: {exc}"))
+    return plan
+
+
+def _parse_rows(reader: csv.DictReader[str], models: Mapping[tuple[str, str], DeviceModel], plan: ImportPlan) -> None:
     header = [name.strip().casefold() for name in (reader.fieldnames or [])]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         plan.errors.append(RowError(1, f"missing column(s): {', '.join(missing)}"))
-        return plan
+        return
     unknown = [name for name in header if name not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         plan.errors.append(RowError(1, f"unknown column(s): {', '.join(unknown)}"))
-        return plan
+        return
     reader.fieldnames = header
     seen_serials: dict[str, int] = {}
     seen_imeis: dict[str, int] = {}
@@ -106,7 +114,6 @@ def parse_inventory_csv(text: str, models: Mapping[tuple[str, str], DeviceModel]
         plan.specs.append((line, spec))
     if not plan.specs and not plan.errors:
         plan.errors.append(RowError(1, "the file has no device rows"))
-    return plan
 
 
 def import_inventory_csv(conn: Conn, *, practice_id: UUID, text: str) -> int:

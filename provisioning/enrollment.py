@@ -22,7 +22,7 @@ from provisioning.eligibility import (
     rpm_eligibility,
 )
 from provisioning.identifiers import InvalidIdentifier, normalise_mbi
-from provisioning.registry import Conn, RegistryError, UnknownRecord, _new_id
+from provisioning.registry import Conn, RegistryError, UnknownRecord, new_id
 
 
 class EnrollmentError(RegistryError):
@@ -137,7 +137,7 @@ def add_condition(
                 "INSERT INTO patient_conditions (id, practice_id, patient_id, icd10_code, chronic, onset_on,"
                 " description, recorded_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING condition_keys",
                 (
-                    _new_id(),
+                    new_id(),
                     practice,
                     patient_id,
                     icd10_code.strip().upper(),
@@ -168,7 +168,7 @@ def record_consent(
     cost_sharing_explained: bool,
 ) -> UUID:
     practice = _patient_practice(conn, patient_id)
-    consent_id = _new_id()
+    consent_id = new_id()
     try:
         with conn.transaction():
             conn.execute(
@@ -251,7 +251,7 @@ def enroll(
     if not eligibility.eligible:
         raise NotEligible(eligibility)
     practice = _patient_practice(conn, patient_id)
-    enrollment_id = _new_id()
+    enrollment_id = new_id()
     try:
         with conn.transaction():
             conn.execute(

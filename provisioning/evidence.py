@@ -1,7 +1,8 @@
 """The audit evidence per patient and device (``reference/cellular-and-logistics.md`` §3.6, "minimum
 evidence set per patient-device"): which unit a patient had on which days, how it got there, when it
-was delivered and when it first transmitted, and the consent and order behind it. Read-only; the
-device ↔ patient history survives refurbishment and reissue because assignments are never deleted.
+was delivered, when it was set up with the patient (99453: who, when, how; :func:`record_setup`) and
+when it first transmitted, and the consent and order behind it. The device ↔ patient history
+survives refurbishment and reissue because assignments are never deleted.
 
 Per 30-day-period day counts and billed codes belong to billing and are not assembled here."""
 
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
-from provisioning.registry import Conn
+from psycopg import errors as pg_errors
+
+from provisioning.registry import Conn, RegistryError, device_by_serial, new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,9 @@ class DeviceEvidence:
     delivered_event: str | None
     first_reading_at: datetime | None
     first_reading_id: str | None
+    setup_at: datetime | None
+    setup_by: UUID | None
+    setup_modality: str | None
     consent_at: datetime | None
     consent_modality: str | None
     ordering_practitioner: UUID | None
@@ -53,7 +59,7 @@ SELECT p.id, p.mrn, d.serial, d.imei, d.ble_address, m.vendor, coalesce(m.model,
        (SELECT min(e.at) FROM device_custody_events e WHERE e.device_id = d.id AND e.action = 'carrier_scan'
            AND e.at >= a.valid_from AND (a.valid_to IS NULL OR e.at < a.valid_to)),
        s.delivered_at, s.delivered_event,
-       act.at, act.evidence ->> 'reading_id',
+       act.at, act.evidence ->> 'reading_id', su.performed_at, su.performed_by, su.modality,
        c.obtained_at, c.modality, en.ordering_user_id, en.ordering_npi, en.condition_icd10, en.starts_on
   FROM device_patient_assignments a
   JOIN devices d ON d.id = a.device_id
@@ -71,6 +77,11 @@ SELECT p.id, p.mrn, d.serial, d.imei, d.ble_address, m.vendor, coalesce(m.model,
            AND (a.valid_to IS NULL OR e.at < a.valid_to)
          ORDER BY e.at LIMIT 1) act ON true
   LEFT JOIN LATERAL (
+        SELECT ds.performed_at, ds.performed_by, ds.modality FROM device_setups ds
+         WHERE ds.device_id = d.id AND ds.patient_id = p.id AND ds.performed_at >= a.valid_from
+           AND (a.valid_to IS NULL OR ds.performed_at < a.valid_to)
+         ORDER BY ds.performed_at LIMIT 1) su ON true
+  LEFT JOIN LATERAL (
         SELECT co.obtained_at, co.modality FROM consents co
          WHERE co.patient_id = p.id AND co.program = 'rpm' AND co.obtained_at <= coalesce(a.valid_to, 'infinity')
          ORDER BY co.obtained_at LIMIT 1) c ON true
@@ -86,3 +97,32 @@ SELECT p.id, p.mrn, d.serial, d.imei, d.ble_address, m.vendor, coalesce(m.model,
 def device_evidence(conn: Conn, practice_id: UUID, patient_id: UUID | None = None) -> list[DeviceEvidence]:
     rows = conn.execute(_EVIDENCE, {"practice": practice_id, "patient": patient_id}).fetchall()
     return [DeviceEvidence(*row) for row in rows]
+
+
+class SetupRefused(RegistryError):
+    """A set-up record was refused."""
+
+
+def record_setup(conn: Conn, *, serial: str, performed_by: UUID, performed_at: datetime, modality: str) -> UUID:
+    """Record 99453 set-up and education for the patient the unit is assigned to at ``performed_at``."""
+    device = device_by_serial(conn, serial)
+    row = conn.execute(
+        "SELECT patient_id FROM device_patient_assignments WHERE device_id = %(d)s AND valid_from <= %(at)s"
+        " AND (valid_to IS NULL OR %(at)s < valid_to)",
+        {"d": device.id, "at": performed_at},
+    ).fetchone()
+    if row is None:
+        raise SetupRefused(f"device {serial} was not assigned to a patient at that time")
+    setup_id = new_id()
+    try:
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO device_setups (id, practice_id, patient_id, device_id, performed_by, performed_at,"
+                " modality) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (setup_id, device.practice_id, row[0], device.id, performed_by, performed_at, modality),
+            )
+    except pg_errors.CheckViolation as exc:
+        raise SetupRefused("modality is in_person, video or phone") from exc
+    except pg_errors.ForeignKeyViolation as exc:
+        raise SetupRefused("the person doing the set-up must be staff of the device's practice") from exc
+    return setup_id

@@ -14,6 +14,7 @@ whitelisted early; ingest still checks the time), never a blocked unit."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,8 @@ from core.domain import DeviceKind
 from core.errors import CarehubError
 from core.hub_messages import MAX_WHITELIST_ENTRIES, HubConfig, ReportedConfig, WhitelistEntry
 from provisioning.registry import Conn
+
+logger = logging.getLogger(__name__)
 
 PENDING_BATCH = 100
 
@@ -79,7 +82,15 @@ def materialise_pending(conn: Conn, at: datetime) -> list[tuple[str, int]]:
                 (hub_id,),
             ).fetchone()
             version = int(row[0]) if row else 1
-            config = build_config(version, at, whitelist(conn, hub_id, at))
+            try:
+                config = build_config(version, at, whitelist(conn, hub_id, at))
+            except HubConfigError:
+                # One misconfigured hub must not hold back every other hub's configuration.
+                logger.exception("desired config cannot be built; the hub stays pending", extra={"hub_id": hub_id})
+                conn.execute(
+                    "UPDATE hub_config_state SET desired_version = desired_version - 1 WHERE hub_id = %s", (hub_id,)
+                )
+                continue
             conn.execute(
                 "UPDATE hub_config_outbox SET superseded = true WHERE hub_id = %s AND published_at IS NULL",
                 (hub_id,),

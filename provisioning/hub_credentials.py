@@ -14,7 +14,7 @@ from uuid import UUID
 from psycopg import errors as pg_errors
 
 from provisioning.broker_credentials import new_password, password_entry, write_password_entries
-from provisioning.registry import Conn, RegistryError, UnknownRecord, _new_id
+from provisioning.registry import Conn, RegistryError, UnknownRecord, new_id
 
 
 class CredentialError(RegistryError):
@@ -33,7 +33,7 @@ def issue_hub_credentials(conn: Conn, hub_id: str, *, at: datetime, actor_id: UU
             conn.execute(
                 "INSERT INTO hub_credentials (id, practice_id, hub_id, password_entry, issued_at, issued_by)"
                 " VALUES (%s, %s, %s, %s, %s, %s)",
-                (_new_id(), row[0], hub_id, password_entry(hub_id, password), at, actor_id),
+                (new_id(), row[0], hub_id, password_entry(hub_id, password), at, actor_id),
             )
         except pg_errors.ForeignKeyViolation as exc:
             raise CredentialError("the issuing user must be staff of the hub's practice") from exc

@@ -19,7 +19,7 @@ from core.domain import DeviceKind
 from provisioning import custody
 from provisioning.custody import CustodyAction, CustodyEvent, CustodyState
 from provisioning.identifiers import normalise_ble_address, normalise_imei, normalise_serial
-from provisioning.registry import Conn, DeviceRecord, RegistryError, UnknownRecord, _new_id, create_device
+from provisioning.registry import Conn, DeviceRecord, RegistryError, UnknownRecord, create_device, new_id
 
 
 class Connectivity(StrEnum):
@@ -119,7 +119,7 @@ def register_model(
     fda_status: FdaStatus,
     fda_reference: str | None = None,
 ) -> DeviceModel:
-    model_id = _new_id()
+    model_id = new_id()
     try:
         with conn.transaction():
             conn.execute(

@@ -42,12 +42,13 @@ class DeviceRecord:
     ble_address: str | None
 
 
-def _new_id() -> UUID:
+def new_id() -> UUID:
+    """A UUIDv7 for a new provisioning record (time-ordered keys keep B-tree inserts local)."""
     return uuid7(time.time_ns() // 1_000_000)
 
 
 def create_practice(conn: Conn, *, name: str, time_zone: str) -> UUID:
-    practice_id = _new_id()
+    practice_id = new_id()
     conn.execute("INSERT INTO practices (id, name, time_zone) VALUES (%s, %s, %s)", (practice_id, name, time_zone))
     return practice_id
 
@@ -61,7 +62,7 @@ def create_patient(
     given_name: str | None = None,
     family_name: str | None = None,
 ) -> UUID:
-    patient_id = _new_id()
+    patient_id = new_id()
     conn.execute(
         "INSERT INTO patients (id, practice_id, mrn, time_zone, given_name, family_name)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -90,7 +91,7 @@ def create_device(
     firmware: str | None = None,
     lot: str | None = None,
 ) -> DeviceRecord:
-    device_id = _new_id()
+    device_id = new_id()
     try:
         with conn.transaction():
             conn.execute(
@@ -133,7 +134,7 @@ def assign_device_to_patient(
     valid_from: datetime,
     valid_to: datetime | None = None,
 ) -> UUID:
-    assignment_id = _new_id()
+    assignment_id = new_id()
     try:
         with conn.transaction():
             conn.execute(
@@ -153,7 +154,7 @@ def assign_device_to_patient(
 def assign_device_to_hub(
     conn: Conn, *, device: DeviceRecord, hub_id: str, valid_from: datetime, valid_to: datetime | None = None
 ) -> UUID:
-    assignment_id = _new_id()
+    assignment_id = new_id()
     try:
         with conn.transaction():
             conn.execute(
@@ -192,7 +193,7 @@ def create_user(
     conn: Conn, *, practice_id: UUID, email: str, display_name: str, role: str, credential: str = "none"
 ) -> UUID:
     """A staff member (the actor of custody events, consents and orders)."""
-    user_id = _new_id()
+    user_id = new_id()
     try:
         with conn.transaction():
             conn.execute(

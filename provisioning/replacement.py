@@ -27,11 +27,11 @@ from provisioning.registry import (
     Conn,
     DeviceRecord,
     RegistryError,
-    _new_id,
     assign_device_to_hub,
     device_by_serial,
     end_hub_assignment,
     end_patient_assignment,
+    new_id,
 )
 from provisioning.shipping import assign_device, create_shipment
 from provisioning.tracking_numbers import Carrier
@@ -76,7 +76,7 @@ def replace_device(
         state = inventory.get_device(conn, old_serial).custody_state
         if state in (CustodyState.DELIVERED, CustodyState.ACTIVATED):
             inventory.transition(conn, old.id, CustodyAction.REPORT_FAULTY, at=at, actor_id=actor_id, reason=reason)
-        replacement_id = _new_id()
+        replacement_id = new_id()
         conn.execute(
             "INSERT INTO device_replacements (id, practice_id, patient_id, old_device_id, new_device_id, reason,"
             " requested_by, requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",

@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from core.errors import CarehubError
+from core.hub_messages import MAX_WHITELIST_ENTRIES
 from provisioning import inventory
 from provisioning.custody import TRANSITIONS, CustodyAction, CustodyState
 from provisioning.eligibility import Program
@@ -28,10 +29,10 @@ from provisioning.registry import (
     DeviceRecord,
     RegistryError,
     UnknownRecord,
-    _new_id,
     assign_device_to_hub,
     assign_device_to_patient,
     device_by_serial,
+    new_id,
 )
 from provisioning.tracking_numbers import Carrier, normalise_tracking_number
 
@@ -236,6 +237,13 @@ def assign_device(
         inventory.transition(
             conn, device.id, CustodyAction.ASSIGN, at=at, actor_id=actor_id, evidence={"patient_id": str(patient_id)}
         )
+        if hub_id is not None:
+            on_hub = conn.execute(
+                "SELECT count(*) FROM device_hub_assignments WHERE hub_id = %s AND (valid_to IS NULL OR valid_to > %s)",
+                (hub_id, at),
+            ).fetchone()
+            if on_hub is not None and on_hub[0] >= MAX_WHITELIST_ENTRIES:
+                raise ShippingError(f"hub {hub_id} already has {on_hub[0]} devices (at most {MAX_WHITELIST_ENTRIES})")
         patient_assignment = assign_device_to_patient(conn, device=device, patient_id=patient_id, valid_from=at)
         hub_assignment = assign_device_to_hub(conn, device=device, hub_id=hub_id, valid_from=at) if hub_id else None
     return Assignment(device, patient_assignment, hub_assignment)
@@ -262,7 +270,7 @@ def create_shipment(
         raise ShippingError("the patient has no address on file and none was given")
     if not serials:
         raise ShippingError("a shipment carries at least one device")
-    shipment_id = _new_id()
+    shipment_id = new_id()
     with conn.transaction():
         row = conn.execute("SELECT practice_id FROM patients WHERE id = %s", (patient_id,)).fetchone()
         if row is None:

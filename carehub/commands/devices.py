@@ -11,7 +11,7 @@ from typing import Any
 
 from carehub.operations import add_actor, add_at, add_json, day, emit, handler, session
 from core.domain import DeviceKind
-from provisioning import csv_import, inventory, replacement, shipping
+from provisioning import csv_import, evidence, inventory, replacement, shipping
 from provisioning.custody import CustodyAction, CustodyState, Engagement, engagement
 from provisioning.enrollment import patient_by_mrn
 from provisioning.inventory import Connectivity, FdaStatus
@@ -86,6 +86,13 @@ def _register_flows(actions: Any) -> None:
         p.add_argument("serial")
         p.add_argument("--reason", required=name != "receive", default="received")
         p.set_defaults(handler=handler(run_flow), flow=name)
+
+    p = actions.add_parser("setup", help="record 99453 set-up and education (the actor did it)")
+    add_actor(p)
+    add_at(p)
+    p.add_argument("serial")
+    p.add_argument("--modality", required=True, choices=["in_person", "video", "phone"])
+    p.set_defaults(handler=handler(run_setup))
 
     p = actions.add_parser("transition", help="any other custody action (faulty, refurbish, restock, retire, cancel…)")
     add_actor(p)
@@ -215,6 +222,16 @@ def run_flow(args: argparse.Namespace) -> int:
             )
         state = inventory.get_device(ctx.conn, args.serial).custody_state
     print(f"{args.serial} is now {state.value}")
+    return 0
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    with session(args) as ctx:
+        _own_device(ctx, args.serial)
+        evidence.record_setup(
+            ctx.conn, serial=args.serial, performed_by=ctx.actor_id, performed_at=ctx.now, modality=args.modality
+        )
+    print(f"set-up of {args.serial} recorded")
     return 0
 
 

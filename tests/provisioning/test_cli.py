@@ -68,6 +68,8 @@ def test_stock_to_home_replacement_and_back_to_stock(
     assert "imported 2" in run(capsys, "devices", "import", str(stock), *ACTOR)
 
     run(capsys, "patients", "add", "MRN-9", "--time-zone", "America/Chicago", *ACTOR)
+    refused = run(capsys, "patients", "add", "MRN-9", "--time-zone", "America/Chicago", *ACTOR, code=1)
+    assert "refused by the database (patients_practice_id_mrn_key)" in refused
     run(capsys, "patients", "update", "MRN-9", *ACTOR, "--mbi", "1EG4-TE5-MK73", "--last-visit", "2025-11-02",
         "--address-line1", "1 Main St", "--city", "Peoria", "--state", "IL", "--postal-code", "61602")  # fmt: skip
     assert "hypertension" in run(capsys, "patients", "add-condition", "MRN-9", "I10", *ACTOR)
@@ -100,6 +102,7 @@ def test_stock_to_home_replacement_and_back_to_stock(
         hub.publish(envelope([bp_reading("BP-1", T0 + timedelta(hours=40))], batch_id="C1"))
         assert hub.wait_ack("C1")["accepted"]
         wait_until(lambda: device(capsys, "BP-1")["custody_state"] == "activated", 10, "activation")
+        run(capsys, "devices", "setup", "BP-1", "--modality", "video", "--at", at(41), *ACTOR)
 
         run(capsys, "devices", "replace", "BP-1", "BP-2", "--reason", "cuff_leak", "--carrier", "usps",
             "--tracking", "9400111201080805483016", "--at", at(60), *ACTOR)  # fmt: skip
@@ -149,3 +152,4 @@ def test_stock_to_home_replacement_and_back_to_stock(
         ("BP-2", at(60), None, None, "usps", "9400111201080805483016", at(80), at(90), "I10"),
     ]  # fmt: skip
     assert all(e["consent_at"] == at(-48) and e["ordering_practitioner"] for e in proof)
+    assert [(e["setup_at"], e["setup_modality"]) for e in proof] == [(at(41), "video"), (None, None)]

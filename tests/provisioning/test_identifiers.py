@@ -107,3 +107,22 @@ def test_every_other_check_digit_is_refused(carrier: Carrier, number: str) -> No
 
 def test_usps_label_barcode_routing_prefix_is_stripped() -> None:
     assert normalise_tracking_number(Carrier.USPS, "42080202" + "9400111201080805483016") == "9400111201080805483016"
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_an_mbi_or_a_typed_error(text: str) -> None:
+    try:
+        mbi = normalise_mbi(text)
+    except InvalidIdentifier:
+        return
+    assert len(mbi) == 11
+    assert normalise_mbi(mbi) == mbi
+
+
+@given(st.sampled_from(Carrier), st.text(alphabet="0123456789 1ZABCXYZ-", max_size=40))
+def test_any_text_is_a_tracking_number_or_a_typed_error(carrier: Carrier, text: str) -> None:
+    try:
+        number = normalise_tracking_number(carrier, text)
+    except InvalidTrackingNumber:
+        return
+    assert normalise_tracking_number(carrier, number) == number

@@ -4,14 +4,18 @@ events, and the all-or-nothing CSV import that names every bad line."""
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from core.domain import DeviceKind
 from provisioning import csv_import, inventory
 from provisioning.csv_import import ImportRefused, RowError, parse_inventory_csv
 from provisioning.custody import CustodyAction, CustodyState, IllegalTransition, replay
-from provisioning.inventory import InventoryError, device_spec
+from provisioning.inventory import Connectivity, DeviceModel, FdaStatus, InventoryError, device_spec
 from tests.provisioning.conftest import NOW, Clinic, Conn, rpm_ready_patient
 
 GOOD_CSV = """serial,vendor,model,ble_address,imei,firmware,lot
@@ -123,3 +127,11 @@ def test_an_actor_from_another_practice_is_refused(db: Conn, clinic: Clinic) -> 
     with pytest.raises(InventoryError, match="staff of the device's practice"):
         inventory.transition(db, device.id, CustodyAction.RETIRE, at=NOW, actor_id=stranger, reason="damaged")
     assert inventory.get_device(db, "BP-9").custody_state is CustodyState.IN_STOCK
+
+
+@given(st.text(max_size=300))
+def test_any_csv_text_yields_rows_or_line_numbered_errors(text: str) -> None:
+    model = DeviceModel(UUID(int=1), "A&D", "UA-651BLE", DeviceKind.BP_CUFF, Connectivity.BLE, FdaStatus.EXEMPT)
+    plan = parse_inventory_csv("serial,vendor,model,ble_address\n" + text, {("a&d", "ua-651ble"): model})
+    assert plan.specs or plan.errors
+    assert all(error.line >= 1 for error in plan.errors)
