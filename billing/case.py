@@ -83,6 +83,11 @@ class Case:
     time_spent: tuple[TimeSpent, ...]
     device_period_start: date | None = None
     setup_billed_in_episode: bool = False
+    # The set-up and patient-education visit behind 99453 (provisioning's device_setups): its id, or
+    # None when none is recorded. Only required when ``setup_checked`` (the report always checks;
+    # ``billing explain`` checks when the document has a ``setup_record`` field).
+    setup_record: str | None = None
+    setup_checked: bool = False
     rpm_order_on_file: bool = True
     other_services: frozenset[OtherService] = frozenset()
     # Programs another practitioner is recorded as billing for this patient (RPM-DAYS-6, CCM-BILL-1).

@@ -29,6 +29,7 @@ class Enrollment:
     rpm_order_on_file: bool
     device_period_start: date | None
     rpm_episode_start: date | None
+    setup_record: str | None = None
     other_services: frozenset[OtherService] = frozenset()
     other_practitioner_programs: frozenset[Program] = frozenset()
 

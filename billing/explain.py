@@ -16,7 +16,8 @@ error with its path, never ignored or coerced. Input (issue 7)::
 
 Optional, beyond the issue's example: ``readings[].flags`` (carehub reading flags, e.g.
 ``test_data``), ``readings[].value_absent``, ``readings[].device``, ``time_entries[].id``,
-``consents[].id``, ``rpm_order_on_file`` (default true), ``other_services`` (APCM, PCM,
+``consents[].id``, ``rpm_order_on_file`` (default true), ``setup_record`` (the id of the set-up and
+education visit, or null when there is none: when the field is present 99453 needs it), ``other_services`` (APCM, PCM,
 HH_HOSPICE_OVERSIGHT, ESRD_MONTHLY, RTM) and ``other_practitioner_programs`` (RPM, CCM)."""
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class CaseIn(_Strict):
     ccm_complex: bool
     device_period_start: date | None = None
     setup_billed_in_episode: bool
+    setup_record: str | None = None
     readings: list[ReadingIn]
     time_entries: list[TimeEntryIn]
     rpm_order_on_file: bool = True
@@ -172,6 +174,8 @@ def to_case(doc: CaseIn) -> Case:
         ),
         device_period_start=doc.device_period_start,
         setup_billed_in_episode=doc.setup_billed_in_episode,
+        setup_record=doc.setup_record,
+        setup_checked="setup_record" in doc.model_fields_set,
         rpm_order_on_file=doc.rpm_order_on_file,
         other_services=frozenset(OtherService(s) for s in doc.other_services),
         other_practitioner_programs=frozenset(Program(p) for p in doc.other_practitioner_programs),

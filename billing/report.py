@@ -100,6 +100,7 @@ def case_hash(case: Case) -> str:
         case.rpm_order_on_file,
         sorted(s.value for s in case.other_services),
         sorted(p.value for p in case.other_practitioner_programs),
+        [case.setup_record, case.setup_checked],
     ]
     return hashlib.sha256(json.dumps(facts, separators=(",", ":")).encode()).hexdigest()
 
@@ -124,6 +125,8 @@ def build_case(
         time_spent=spent,
         device_period_start=anchor,
         setup_billed_in_episode=setup_billed,
+        setup_record=enrollment.setup_record,
+        setup_checked=True,
         rpm_order_on_file=enrollment.rpm_order_on_file,
         other_services=enrollment.other_services,
         other_practitioner_programs=enrollment.other_practitioner_programs,

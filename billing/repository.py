@@ -214,6 +214,8 @@ class DatabaseEnrollments:
     - established: ``patients.last_visit_on`` within the 12 months before the month ends;
     - device-period anchor: the patient's first device activation (``devices.activated_at``, the
       first accepted reading) in the episode, as a local date;
+    - the set-up and education visit behind 99453: the first ``device_setups`` row (0101) in the
+      RPM episode;
     - care plan (CCM-ELIG-2) and complex CCM (CCM-TIME-3): ``care_plans`` and
       ``ccm_complexity_attestations`` (migration 0350).
     Other services billed outside carehub (APCM, PCM, RTM, ESRD, home health) and other
@@ -281,6 +283,17 @@ class DatabaseEnrollments:
                 {"practice": practice_id, "first": first, "last": last},
             ).fetchall()
         )
+        setups = dict(
+            self._conn.execute(
+                "SELECT DISTINCT ON (s.patient_id) s.patient_id, s.id::text FROM device_setups s"
+                " JOIN patients p ON p.id = s.patient_id"
+                " JOIN program_enrollments e ON e.patient_id = s.patient_id AND e.program = 'rpm'"
+                " AND e.starts_on <= %(last)s AND (e.ends_on IS NULL OR e.ends_on >= %(first)s)"
+                " WHERE s.practice_id = %(practice)s AND (s.performed_at AT TIME ZONE p.time_zone)::date"
+                " BETWEEN e.starts_on AND %(last)s ORDER BY s.patient_id, s.performed_at",
+                {"practice": practice_id, "first": first, "last": last},
+            ).fetchall()
+        )
         return {
             pid: Enrollment(
                 patient_id=pid,
@@ -292,6 +305,7 @@ class DatabaseEnrollments:
                 rpm_order_on_file=Program.RPM in progs,
                 device_period_start=activated.get(pid),
                 rpm_episode_start=episode.get(pid),
+                setup_record=setups.get(pid),
             )
             for pid, progs in programs.items()
         }

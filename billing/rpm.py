@@ -96,7 +96,7 @@ def _device_supply(case: Case, rules: RuleSet, consent: date, out: Outcome) -> N
         counted = period.days_in(days)
         _device_code(period, counted, rules, out)
         if not setup_done:
-            setup_done = _setup(period, counted, rules, out)
+            setup_done = _setup(case, period, counted, rules, out)
     if case.setup_billed_in_episode:
         out.withhold(Code.CPT_99453, "already billed in this episode of care", R.RPM_SETUP_1)
 
@@ -131,11 +131,18 @@ def _device_code(period: Period, counted: tuple[date, ...], rules: RuleSet, out:
         )
 
 
-def _setup(period: Period, counted: tuple[date, ...], rules: RuleSet, out: Outcome) -> bool:
+def _setup(case: Case, period: Period, counted: tuple[date, ...], rules: RuleSet, out: Outcome) -> bool:
     n = len(counted)
+    if case.setup_checked and case.setup_record is None:
+        out.withhold(
+            Code.CPT_99453,
+            "no set-up and patient education visit on record (who, when, how) in this episode",
+            R.RPM_SETUP_1,
+        )
+        return False
     if n >= rules.setup_min_days:
         date_met = counted[rules.setup_min_days - 1]
-        evidence = _period_evidence(period, counted)
+        evidence = {**_period_evidence(period, counted), "setup_record": case.setup_record}
         rule_ids = (R.RPM_SETUP_1, R.RPM_SETUP_2, R.RPM_CONSENT_1)
         out.bill(BilledCode(Code.CPT_99453, 1, rule_ids, date_met, evidence))
         return True

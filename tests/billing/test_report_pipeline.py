@@ -27,6 +27,7 @@ from carehub.cli import main
 from carehub.local_services import IngestProcess, MosquittoBroker
 from core.domain import DeviceKind
 from provisioning import enrollment as provisioning_enrollment
+from provisioning import evidence as provisioning_evidence
 from provisioning import registry
 from provisioning.eligibility import Program as ProvisioningProgram
 from tests.billing.conftest import create_user
@@ -235,8 +236,15 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
             repository.record_care_plan(
                 db, patient_id=patient, established_on=date(2026, 10, 25), recorded_by=physician, at=ASSIGNED_FROM
             )
-        anchor = None
-        if spec["activated"]:  # what provisioning records at the device's first accepted reading
+        anchor, setup = None, None
+        if spec["activated"]:
+            # the set-up and education visit provisioning records (0101), the evidence behind 99453
+            setup = str(
+                provisioning_evidence.record_setup(
+                    db, serial=cuff.serial, performed_by=nurse, performed_at=local(zone, date(2026, 10, 31), 10),
+                    modality="in_person",
+                )
+            )  # fmt: skip  # what provisioning records at the device's first accepted reading
             db.execute("UPDATE devices SET activated_at = %s WHERE id = %s", (local(zone, nov(1), 8, 15), cuff.id))
             anchor = "2026-11-01"
         explain_docs[name] = {
@@ -247,6 +255,7 @@ def test_monthly_report_from_the_pipeline_equals_explain_on_the_same_facts(
             "ccm_complex": False,
             "device_period_start": anchor,
             "setup_billed_in_episode": False,
+            "setup_record": setup,
             "readings": [
                 {
                     "measured_at": r["measured_at"],

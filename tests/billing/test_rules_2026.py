@@ -239,6 +239,18 @@ def test_RPM_SETUP_1_two_periods_ending_in_one_month_bill_set_up_once() -> None:
     assert [c.code for c in run(march_full).codes].count(Code.CPT_99453) == 1
 
 
+def test_RPM_SETUP_1_needs_the_set_up_visit_on_record_when_records_are_checked() -> None:
+    unrecorded = run(case(data_days=days(16), setup_checked=True))
+    assert codes(unrecorded) == {"99454": 1}
+    assert reasons(unrecorded, Code.CPT_99453) == [
+        "no set-up and patient education visit on record (who, when, how) in this episode"
+    ]
+    recorded = run(case(data_days=days(16), setup_checked=True, setup_record="setup-1"))
+    setup = recorded.code(Code.CPT_99453)
+    assert setup is not None
+    assert setup.evidence["setup_record"] == "setup-1"
+
+
 def test_RPM_SETUP_2_default_threshold_is_16_days_and_it_is_a_setting() -> None:
     assert "99453" not in codes(run(case(data_days=days(15))))
     assert reasons(run(case(data_days=days(15))), Code.CPT_99453) == [
