@@ -172,7 +172,7 @@ def seed(url: str, patients: int, rng: random.Random) -> tuple[UUID, int]:
 
 def seed_enrollment(conn: Any, practice: UUID, ids: list[UUID], devices: dict[UUID, UUID], doctor: UUID) -> None:
     """Provisioning's records (migration 0100) for every patient: last visit, RPM and CCM consent and
-    enrollment from 1 October, a care plan, and the cuff activated on 1 November."""
+    enrollment from 1 October, a care plan, and the cuff set up and activated on 1 November."""
     conn.execute("UPDATE patients SET last_visit_on = '2026-09-01' WHERE practice_id = %s", (practice,))
     consented = datetime(2026, 10, 1, 17, tzinfo=UTC)
     with conn.cursor().copy(
@@ -205,6 +205,11 @@ def seed_enrollment(conn: Any, practice: UUID, ids: list[UUID], devices: dict[UU
     ) as cp:
         for pid in ids:
             cp.write_row((uuid4(), practice, devices[pid], pid, datetime(2026, 10, 1, tzinfo=UTC)))
+    with conn.cursor().copy(
+        "COPY device_setups (id, practice_id, patient_id, device_id, performed_by, performed_at, modality) FROM STDIN"
+    ) as cp:
+        for pid in ids:
+            cp.write_row((uuid4(), practice, pid, devices[pid], doctor, activated, "phone"))
 
 
 # --------------------------------------------------------------------------------------- contenders
