@@ -62,6 +62,7 @@ class ActivationHook:
               LEFT JOIN device_replacements r ON r.new_device_id = d.id AND r.closed_at IS NULL
              WHERE d.id = ANY(%(ids)s::uuid[])
                AND ((d.custody_state = ANY(%(states)s) AND d.activated_at IS NULL) OR r.id IS NOT NULL)
+             ORDER BY d.id  -- rows are then locked in one global order: concurrent workers cannot deadlock
             """,
             {"states": list(ACTIVATABLE_STATES), "ids": device_ids},
         ).fetchall()

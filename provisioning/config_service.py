@@ -143,9 +143,11 @@ class ConfigService:
                 self.metrics.reported.inc()
                 logger.info("hub reported config", extra={"hub_id": hub_id, "version": reported.version})
 
-    def _publish(self, client: mqtt.Client, conn: Conn) -> None:
+    def _issue(self, conn: Conn) -> None:
         for hub_id, version in hub_config.materialise_pending(conn, self._clock()):
             logger.info("desired config issued", extra={"hub_id": hub_id, "version": version})
+
+    def _publish(self, client: mqtt.Client, conn: Conn) -> None:
         for entry in hub_config.unpublished(conn):
             if not self._connected.is_set():
                 return
@@ -165,6 +167,9 @@ class ConfigService:
     def run_round(self, client: mqtt.Client) -> None:
         conn = self._database()
         self._record_reports(conn)
+        # Versions are issued even while the broker is away (config-status shows them); they are
+        # published, newest per hub, once it is back.
+        self._issue(conn)
         if self._connected.is_set():
             self._publish(client, conn)
         self._database_ok = True

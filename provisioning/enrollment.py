@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from psycopg import errors as pg_errors
@@ -293,3 +294,44 @@ def enrolled_on(conn: Conn, patient_id: UUID, program: Program, on: date) -> boo
         (patient_id, program.value, on, on),
     ).fetchone()
     return bool(row and row[0])
+
+
+def patient_summary(conn: Conn, patient_id: UUID) -> dict[str, Any]:
+    """What staff need to see before shipping: identifiers on file (the MBI itself is not echoed),
+    the shipping city, diagnoses with their condition keys, consents, enrollments and current devices."""
+    row = conn.execute(
+        "SELECT mrn, time_zone, mbi IS NOT NULL, city, state, last_visit_on FROM patients WHERE id = %s",
+        (patient_id,),
+    ).fetchone()
+    if row is None:
+        raise UnknownRecord(f"no patient {patient_id}")
+
+    def rows(sql: str) -> list[dict[str, Any]]:
+        cur = conn.execute(sql, (patient_id,))
+        names = [c.name for c in cur.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    return {
+        "mrn": row[0],
+        "time_zone": row[1],
+        "mbi_on_file": row[2],
+        "city": row[3],
+        "state": row[4],
+        "last_visit_on": row[5],
+        "conditions": rows(
+            "SELECT icd10_code, condition_keys, chronic, resolved_on FROM patient_conditions"
+            " WHERE patient_id = %s ORDER BY icd10_code"
+        ),
+        "consents": rows(
+            "SELECT program, modality, obtained_at, text_version, revoked_at FROM consents"
+            " WHERE patient_id = %s ORDER BY obtained_at"
+        ),
+        "enrollments": rows(
+            "SELECT program, starts_on, ends_on, condition_icd10, end_reason FROM program_enrollments"
+            " WHERE patient_id = %s ORDER BY starts_on"
+        ),
+        "devices": rows(
+            "SELECT d.serial, d.kind, d.custody_state, a.valid_from AS assigned_at FROM device_patient_assignments a"
+            " JOIN devices d ON d.id = a.device_id WHERE a.patient_id = %s AND a.valid_to IS NULL ORDER BY d.serial"
+        ),
+    }

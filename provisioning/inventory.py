@@ -79,6 +79,7 @@ class DeviceRow:
     activated_at: datetime | None
     patient_id: UUID | None
     hub_id: str | None
+    patient_mrn: str | None
 
 
 class InventoryError(RegistryError):
@@ -245,34 +246,22 @@ def history(conn: Conn, device_id: UUID) -> list[CustodyEvent]:
 _DEVICE_SELECT = """
 SELECT d.id, d.practice_id, d.serial, d.kind, m.vendor, coalesce(m.model, d.model), d.ble_address, d.imei,
        d.firmware, d.lot, d.custody_state, d.custody_changed_at, d.blocked_at, d.delivered_at, d.activated_at,
-       (SELECT a.patient_id FROM device_patient_assignments a
-         WHERE a.device_id = d.id AND a.valid_to IS NULL ORDER BY a.valid_from DESC LIMIT 1),
+       pa.patient_id,
        (SELECT h.hub_id FROM device_hub_assignments h
-         WHERE h.device_id = d.id AND h.valid_to IS NULL ORDER BY h.valid_from DESC LIMIT 1)
-  FROM devices d LEFT JOIN device_models m ON m.id = d.model_id
+         WHERE h.device_id = d.id AND h.valid_to IS NULL ORDER BY h.valid_from DESC LIMIT 1),
+       pa.mrn
+  FROM devices d
+  LEFT JOIN device_models m ON m.id = d.model_id
+  LEFT JOIN LATERAL (
+        SELECT a.patient_id, p.mrn FROM device_patient_assignments a JOIN patients p ON p.id = a.patient_id
+         WHERE a.device_id = d.id AND a.valid_to IS NULL ORDER BY a.valid_from DESC LIMIT 1) pa ON true
 """
 
 
 def _device_row(r: tuple[Any, ...]) -> DeviceRow:
-    return DeviceRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        r[8],
-        r[9],
-        CustodyState(r[10]),
-        r[11],
-        r[12],
-        r[13],
-        r[14],
-        r[15],
-        r[16],
-    )
+    values = list(r)
+    values[10] = CustodyState(values[10])
+    return DeviceRow(*values)
 
 
 def get_device(conn: Conn, serial: str) -> DeviceRow:

@@ -127,14 +127,8 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _device_dict(ctx_conn: Any, row: inventory.DeviceRow) -> dict[str, Any]:
-    values = dataclasses.asdict(row)
-    mrn = None
-    if row.patient_id is not None:
-        found = ctx_conn.execute("SELECT mrn FROM patients WHERE id = %s", (row.patient_id,)).fetchone()
-        mrn = found[0] if found else None
-    values["patient_mrn"] = mrn
-    return values
+def _device_dict(row: inventory.DeviceRow) -> dict[str, Any]:
+    return dataclasses.asdict(row)
 
 
 def _engagement(row: inventory.DeviceRow, last_reading: datetime | None, now: datetime) -> Engagement:
@@ -149,7 +143,7 @@ def run_list(args: argparse.Namespace) -> int:
         state = CustodyState(args.state) if args.state else None
         devices = inventory.list_devices(ctx.conn, practice_id=ctx.practice_id, state=state)
         last = inventory.last_readings(ctx.conn, [d.id for d in devices])
-        rows = [_device_dict(ctx.conn, r) | {"engagement": _engagement(r, last.get(r.id), ctx.now)} for r in devices]
+        rows = [_device_dict(r) | {"engagement": _engagement(r, last.get(r.id), ctx.now)} for r in devices]
     emit(rows, DEVICE_COLUMNS, as_json=args.json)
     return 0
 
@@ -159,7 +153,7 @@ def run_show(args: argparse.Namespace) -> int:
         row = inventory.get_device(ctx.conn, args.serial)
         if row.practice_id != ctx.practice_id:
             raise inventory.InventoryError(f"device {args.serial} belongs to another practice")
-        device = _device_dict(ctx.conn, row)
+        device = _device_dict(row)
         events = [dataclasses.asdict(e) for e in inventory.history(ctx.conn, row.id)]
     if args.json:
         emit([{**device, "history": events}], (), as_json=True)

@@ -77,6 +77,12 @@ def _register_program(actions: Any) -> None:
     p.add_argument("--starts", type=day)
     p.set_defaults(handler=handler(run_enroll))
 
+    p = actions.add_parser("show", help="identifiers on file, conditions, consents, enrollments, devices")
+    add_actor(p)
+    add_json(p)
+    p.add_argument("mrn")
+    p.set_defaults(handler=handler(run_show))
+
     p = actions.add_parser("evidence", help="audit evidence per device the patient had (reference §3.6)")
     add_actor(p)
     add_json(p)
@@ -168,6 +174,22 @@ def run_enroll(args: argparse.Namespace) -> int:
             ordering_user_id=ordering, condition_icd10=args.condition, ordering_npi=args.npi,
         )  # fmt: skip
     print(f"patient {args.mrn} enrolled in {args.program.upper()}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with session(args) as ctx:
+        summary = enrollment.patient_summary(ctx.conn, patient_by_mrn(ctx.conn, ctx.practice_id, args.mrn))
+    if args.json:
+        emit([summary], (), as_json=True)
+        return 0
+    sections = ("conditions", "consents", "enrollments", "devices")
+    emit([{k: v for k, v in summary.items() if k not in sections}], [k for k in summary if k not in sections],
+         as_json=False)  # fmt: skip
+    for section in sections:
+        print(f"\n{section}:")
+        items = summary[section]
+        emit(items, list(items[0]) if items else ["none"], as_json=False)
     return 0
 
 

@@ -142,6 +142,14 @@ def test_stock_to_home_replacement_and_back_to_stock(
         ("ups", "outbound", "delivered"), ("usps", "outbound", "delivered"), ("fedex", "return", "delivered"),
     ]  # fmt: skip
 
+    summary = json.loads(run(capsys, "patients", "show", "MRN-9", "--json", *ACTOR))[0]
+    assert (summary["mbi_on_file"], summary["city"], summary["last_visit_on"]) == (True, "Peoria", "2025-11-02")
+    assert [(c["icd10_code"], c["condition_keys"]) for c in summary["conditions"]] == [("I10", ["hypertension"])]
+    assert [e["program"] for e in summary["enrollments"]] == ["rpm"]
+    assert [(d["serial"], d["custody_state"]) for d in summary["devices"]] == [("BP-2", "activated")]
+    shown = run(capsys, "patients", "show", "MRN-9", *ACTOR)
+    assert "1EG4" not in shown
+    assert "devices:" in shown
     proof = json.loads(run(capsys, "patients", "evidence", "MRN-9", "--json", *ACTOR))
     assert [
         (e["device_serial"], e["assigned_at"], e["assignment_ended_at"], e["assignment_end_reason"], e["carrier"],

@@ -237,3 +237,37 @@ def _can_connect(broker: MosquittoBroker, user: str, password: str) -> bool:
     ok = client.refused is None
     client.close()
     return ok
+
+
+def test_a_change_committed_while_the_broker_is_down_is_published_when_it_returns(
+    db: Conn, database_url: str, clinic: Clinic, private_broker: Callable[..., MosquittoBroker]
+) -> None:
+    from carehub.local_services import free_port
+
+    port = free_port()
+    settings = ProvisioningSettings(
+        database_url=database_url, mqtt_port=port, provisioning_poll_interval_s=0.05, mqtt_reconnect_min_s=0.5
+    )
+    registry.create_hub(db, practice_id=clinic.practice_id, hub_id="hub-down-1", serial="HD1")
+    add_units(db, clinic, "BP-G1")
+    patient = rpm_ready_patient(db, clinic)
+    service_run = run_service(settings)
+    service = next(service_run)
+    try:
+        assign(db, clinic, "BP-G1", patient, "hub-down-1")
+        wait_until(lambda: hub_config.config_status(db, "hub-down-1"), 10, "version issued")
+        assert not wait_for(lambda: not hub_config.unpublished(db), 1.0)  # nowhere to publish it
+        assert service.health is not None
+        assert service.health.check() == {"mqtt": False, "database": True}
+        broker = private_broker(port=port)
+        wait_until(lambda: not hub_config.unpublished(db), 30, "published after the broker came up")
+        hub = Client(broker.port, "hub-down-1", "")
+        try:
+            assert hub.connected.wait(5)
+            hub.subscribe("carehub/v1/hub/hub-down-1/down/config/desired")
+            wait_until(lambda: hub.messages, 10, "retained config")
+            assert parse_message(HubConfig, hub.messages[0][1]).version == 1
+        finally:
+            hub.close()
+    finally:
+        next(service_run, None)

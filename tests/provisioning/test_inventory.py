@@ -3,6 +3,7 @@ events, and the all-or-nothing CSV import that names every bad line."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from uuid import UUID
 
@@ -14,7 +15,15 @@ from hypothesis import strategies as st
 from core.domain import DeviceKind
 from provisioning import csv_import, inventory
 from provisioning.csv_import import ImportRefused, RowError, parse_inventory_csv
-from provisioning.custody import CustodyAction, CustodyState, IllegalTransition, replay
+from provisioning.custody import (
+    BLOCKED_STATES,
+    REQUIRED_EVIDENCE,
+    CustodyAction,
+    CustodyState,
+    IllegalTransition,
+    allowed_actions,
+    replay,
+)
 from provisioning.inventory import Connectivity, DeviceModel, FdaStatus, InventoryError, device_spec
 from tests.provisioning.conftest import NOW, Clinic, Conn, rpm_ready_patient
 
@@ -135,3 +144,34 @@ def test_any_csv_text_yields_rows_or_line_numbered_errors(text: str) -> None:
     plan = parse_inventory_csv("serial,vendor,model,ble_address\n" + text, {("a&d", "ua-651ble"): model})
     assert plan.specs or plan.errors
     assert all(error.line >= 1 for error in plan.errors)
+
+
+def test_random_walk_through_the_database_keeps_row_history_and_block_consistent(db: Conn, clinic: Clinic) -> None:
+    seed = 20261204
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    spec = device_spec(serial="BP-WALK", model=clinic.cuff_model, ble_address="A4:C1:38:00:0A:01")
+    device = inventory.register_device(db, practice_id=clinic.practice_id, spec=spec)
+    state = CustodyState.IN_STOCK
+    for step in range(300):
+        # retirement is terminal and would end the walk; it is exercised on its own above
+        action = rng.choice([a for a in sorted(allowed_actions(state)) if a is not CustodyAction.RETIRE])
+        evidence = {key: f"{key}-{step}" for key in REQUIRED_EVIDENCE.get(action, frozenset())}
+        at = NOW + timedelta(minutes=step)
+        event = inventory.transition(
+            db, device.id, action, at=at, actor_id=clinic.logistics, reason="walk_step", evidence=evidence
+        )
+        state = event.to_state
+        row = inventory.get_device(db, "BP-WALK")
+        assert row.custody_state is state
+        if state in BLOCKED_STATES:
+            assert row.blocked_at is not None
+        if state is CustodyState.IN_STOCK:
+            assert (row.blocked_at, row.delivered_at, row.activated_at) == (None, None, None)
+        if action is CustodyAction.DELIVER:
+            assert row.delivered_at == at
+        if action is CustodyAction.ACTIVATE:
+            assert row.activated_at == at
+    history = inventory.history(db, device.id)
+    assert len(history) == 300
+    assert replay(CustodyState.IN_STOCK, history) is state

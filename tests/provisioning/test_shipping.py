@@ -3,6 +3,9 @@ pure mapping from a carrier status to custody actions, and the shipment guards."
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provisioning import inventory, registry, shipping
+from provisioning.carrier_webhooks import WebhookSignatureInvalid, easypost_signature, verify_easypost_signature
 from provisioning.custody import TRANSITIONS, CustodyAction, CustodyState
 from provisioning.inventory import device_spec
 from provisioning.shipping import (
@@ -201,3 +205,21 @@ def test_shipment_refuses_a_mistyped_tracking_number(db: Conn, clinic: Clinic) -
         ship_date=(NOW + timedelta(days=2)).date(), at=NOW + timedelta(days=2), actor_id=clinic.logistics,
     )  # fmt: skip
     assert inventory.get_device(db, "BP-1").custody_state is CustodyState.LABEL_CREATED
+
+
+def test_easypost_webhook_signature() -> None:
+    body = json.dumps(EASYPOST_EVENT).encode()
+    # Computed independently: HMAC-SHA256 over the raw body, key = NFKD("ﬁ-secret") = "fi-secret".
+    expected = "hmac-sha256-hex=" + hmac.new(b"fi-secret", body, hashlib.sha256).hexdigest()
+    assert easypost_signature("\ufb01-secret", body) == expected
+    verify_easypost_signature("\ufb01-secret", body, expected)
+    verify_easypost_signature("fi-secret", body, expected.upper().replace("HMAC-SHA256-HEX=", "hmac-sha256-hex="))
+    for secret, payload, header in [
+        ("other-secret", body, expected),
+        ("fi-secret", body + b" ", expected),
+        ("fi-secret", body, expected.removeprefix("hmac-sha256-hex=")),
+        ("fi-secret", body, None),
+        ("", body, expected),
+    ]:
+        with pytest.raises(WebhookSignatureInvalid):
+            verify_easypost_signature(secret, payload, header)
