@@ -6,6 +6,7 @@ from types import ModuleType
 
 from carehub.commands import (
     alerts,
+    billing,
     db,
     decode,
     demo,
@@ -30,4 +31,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     notifier,
     scheduler,
     alerts,
+    billing,
 )
