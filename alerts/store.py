@@ -322,8 +322,11 @@ def special_value(value: float | None, special: str | None) -> float:
 # ---- findings -> rows --------------------------------------------------------------------------
 
 
-def apply_finding(conn: Conn, practice_id: str, patient_id: str, finding: Finding, at: datetime) -> Raised | None:
-    """Fire (raise the alert and drop any pending confirmation), pend, or cancel a pending one."""
+def apply_finding(
+    conn: Conn, practice_id: str, patient_id: str, finding: Finding, at: datetime, *, pending_exists: bool = True
+) -> Raised | None:
+    """Fire (raise the alert and drop any pending confirmation), pend, or cancel a pending one.
+    ``pending_exists=False`` (the caller knows none waits) saves the delete on the hot path."""
     if finding.action == "cancel":
         conn.execute("DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s", (patient_id, finding.rule_id))
         return None
@@ -352,10 +355,12 @@ def apply_finding(conn: Conn, practice_id: str, patient_id: str, finding: Findin
             ),
         )
         return None
-    pending = conn.execute(
-        "DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s RETURNING reading_ids::text[]",
-        (patient_id, finding.rule_id),
-    ).fetchone()
+    pending = None
+    if pending_exists:
+        pending = conn.execute(
+            "DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s RETURNING reading_ids::text[]",
+            (patient_id, finding.rule_id),
+        ).fetchone()
     earlier = list(pending[0]) if pending is not None else []
     spec = AlertSpec(
         practice_id=practice_id,
