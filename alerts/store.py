@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 
 from alerts import lifecycle
 from alerts.lifecycle import AlertState, Status
-from alerts.rules import DISQUALIFYING_FLAGS, Finding, Patient, Profile, Sample, Severity
+from alerts.rules import DISQUALIFYING_FLAGS, RULES_BY_ID, Finding, Patient, Profile, Sample, Severity
 from core.ids import uuid7
 
 Conn = psycopg.Connection[Any]
@@ -469,6 +469,15 @@ def snooze(conn: Conn, practice_id: str, alert_id: str, *, by: str, at: datetime
         publish(conn, alert_id, "snoozed")
 
 
+OVERRIDE_CREDENTIALS = frozenset({"physician", "qhp", "nurse"})
+"""OVR-1: physician/QHP, or a nurse under a standing protocol (the practice's configuration decides
+whether nurses are allowed; carehub's default allows them)."""
+
+
+class InvalidOverride(lifecycle.TransitionRefused):
+    """An override names an unknown rule or threshold, or its author may not set one."""
+
+
 def set_override(
     conn: Conn,
     practice_id: str,
@@ -482,8 +491,20 @@ def set_override(
     expires_at: datetime | None = None,
 ) -> int:
     """OVR-1..3: a new version of a patient's (or the practice's) thresholds for one rule; the active
-    row is superseded and its params kept as ``previous_params``. Returns the new version."""
+    row is superseded and its params kept as ``previous_params``. Returns the new version.
+    Only a clinician credential (physician, QHP, or nurse under a standing protocol) may set one."""
+    rule = RULES_BY_ID.get(rule_id)
+    if rule is None:
+        raise InvalidOverride(f"no rule {rule_id!r}")
+    unknown = set(params) - set(rule.defaults)
+    if unknown or not params:
+        raise InvalidOverride(f"rule {rule_id} has thresholds {sorted(rule.defaults)}; got {sorted(params)}")
     with conn.transaction():
+        author = conn.execute(
+            "SELECT credential FROM users WHERE id = %s AND practice_id = %s AND active", (author_id, practice_id)
+        ).fetchone()
+        if author is None or author[0] not in OVERRIDE_CREDENTIALS:
+            raise InvalidOverride("only an active physician, QHP or nurse of the practice may override thresholds")
         current = conn.execute(
             "SELECT id, version, params FROM alert_threshold_overrides WHERE practice_id = %s "
             "AND patient_id IS NOT DISTINCT FROM %s AND rule_id = %s AND superseded_at IS NULL FOR UPDATE",

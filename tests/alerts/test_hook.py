@@ -16,7 +16,7 @@ from alerts.rules import SYS, Rule, Severity
 from core.topics import Topics
 from ingest.batch import BatchResult, Delivery
 from ingest.validation import ValidationLimits, parse_readings_message
-from ingest.writer import ReadingWriter
+from ingest.writer import ReadingWriter, StorageRejected
 from tests.alerts.conftest import add_route
 from tests.ingest.conftest import World, bp_reading, envelope, weight_reading
 
@@ -127,3 +127,24 @@ def test_a_defective_rule_is_recorded_and_the_reading_and_other_rules_survive(
     assert db.execute("SELECT rule_id, error FROM alert_evaluation_failures").fetchall() == [
         ("BP-X9", "ZeroDivisionError: rule arithmetic went wrong")
     ]
+
+
+class FailsAfterAlerts:
+    """A later hook that fails: the whole transaction, readings and alerts, must roll back."""
+
+    name = "fails-after-alerts"
+
+    def on_stored(self, conn: psycopg.Connection[Any], readings: list[Any]) -> None:
+        raise ZeroDivisionError("a later hook failed")
+
+
+def test_a_rolled_back_reading_never_has_an_alert(database_url: str, world: World, db: psycopg.Connection[Any]) -> None:
+    w = ReadingWriter(database_url, hooks=[AlertEvaluation(clock=lambda: NOW), FailsAfterAlerts()])
+    try:
+        with pytest.raises(StorageRejected):
+            write(
+                w, world.homes[0].hub_id, envelope([bp_reading("BP0001", NOW - timedelta(minutes=3), sys=200, dia=130)])
+            )
+    finally:
+        w.close()
+    assert db.execute("SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM alerts)").fetchone() == (0, 0)

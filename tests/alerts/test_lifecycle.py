@@ -11,8 +11,8 @@ import pytest
 
 from alerts import lifecycle, store
 from alerts.lifecycle import AlertState, Status, TransitionRefused
-from alerts.rules import Severity
 from carehub.cli import main
+from tests.alerts.conftest import bp_c1
 from tests.ingest.conftest import World
 
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
@@ -75,16 +75,7 @@ def test_alert_4_escalation_is_due(status: Status, minutes: int, snoozed: bool, 
 
 
 def spec(world: World) -> store.AlertSpec:
-    return store.AlertSpec(
-        practice_id=str(world.practice_id),
-        category="clinical",
-        rule_id="BP-C1",
-        rule_version=1,
-        severity=Severity.CRITICAL,
-        thresholds={"sys_ge": 180},
-        observed={"sys_mean": 190},
-        patient_id=str(world.homes[0].patient_id),
-    )
+    return bp_c1(world)
 
 
 def test_repository_lifecycle_and_reopen(db: psycopg.Connection[Any], world: World, clinician: UUID) -> None:
@@ -130,6 +121,18 @@ def test_overrides_are_versioned_with_the_previous_value(
     ).fetchall()
     assert rows == [(1, {"sys_ge": 190}, None, False), (2, {"sys_ge": 185}, {"sys_ge": 190}, True)]
     assert store.patient_contexts(db, [patient], T0)[patient].overrides == {"BP-C1": {"sys_ge": 185.0}}
+    with pytest.raises(store.InvalidOverride):
+        store.set_override(db, practice, "BP-C1", {"sys_gt": 185}, reason="typo", **kw)
+    with pytest.raises(store.InvalidOverride):
+        store.set_override(db, practice, "BP-Z9", {"sys_ge": 185}, reason="no such rule", **kw)
+    billing = UUID(int=clinician.int + 1)
+    db.execute(
+        "INSERT INTO users (id, practice_id, email, display_name, role) "
+        "VALUES (%s, %s, 'b@example.org', 'B', 'billing')",
+        (billing, world.practice_id),
+    )
+    with pytest.raises(store.InvalidOverride):
+        store.set_override(db, practice, "BP-C1", {"sys_ge": 170}, reason="x", **(kw | {"author_id": str(billing)}))
 
 
 def test_cli_lists_acknowledges_and_resolves(

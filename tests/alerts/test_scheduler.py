@@ -18,12 +18,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts import presence, store
 from alerts.presence import PresenceConsumer
-from alerts.rules import Severity
 from alerts.scheduler import Scheduler
 from carehub.local_services import MosquittoBroker
 from core.db import connect
 from core.topics import Topics
-from tests.alerts.conftest import add_route
+from tests.alerts.conftest import add_route, bp_c1
 from tests.ingest.conftest import ASSIGNED_FROM, World
 from tests.pipeline import wait_until
 
@@ -32,16 +31,7 @@ TWO_HOURS = timedelta(hours=2)
 
 
 def open_critical(db: psycopg.Connection[Any], world: World, at: datetime, home: int = 0) -> str:
-    spec = store.AlertSpec(
-        practice_id=str(world.practice_id),
-        category="clinical",
-        rule_id="BP-C1",
-        rule_version=1,
-        severity=Severity.CRITICAL,
-        thresholds={"sys_ge": 180},
-        observed={"sys_mean": 190},
-        patient_id=str(world.homes[home].patient_id),
-    )
+    spec = bp_c1(world, home)
     with db.transaction():
         return store.raise_alert(db, spec, at).alert_id
 
@@ -146,12 +136,12 @@ def test_events_store_battery_and_dead_letter_rejected_frames(db: psycopg.Connec
         counts = presence.record_events(db, hub, topic, hub_events(frame, battery), NOW)
         presence.record_events(db, hub, topic, hub_events(frame), NOW)  # a redelivery
     assert (counts.dead_letters, counts.telemetry) == (1, 1)
-    (reason, payload, serial) = db.execute("SELECT reason, payload, device_serial FROM dead_letters").fetchone() or ()
-    assert (reason, serial) == ("frame_rejected", "BP0001")
-    assert json.loads(payload)["frame_hex"] == "1e00"
+    (row,) = db.execute("SELECT reason, payload, device_serial FROM dead_letters").fetchall()
+    assert (row[0], row[2]) == ("frame_rejected", "BP0001")
+    assert json.loads(row[1])["frame_hex"] == "1e00"
     Scheduler(escalate_after=TWO_HOURS).tick(db, NOW)
-    rows = db.execute("SELECT rule_id, severity, category, device_id FROM alerts WHERE category = 'operational'")
-    rows = rows.fetchall()
+    query = "SELECT rule_id, severity, category, device_id FROM alerts WHERE category = 'operational'"
+    rows = db.execute(query).fetchall()
     assert rows == [("DEV-2", "critical", "operational", world.homes[0].cuff.id)]
 
 
