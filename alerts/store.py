@@ -128,10 +128,23 @@ def raise_alert(conn: Conn, spec: AlertSpec, at: datetime) -> Raised:
 
 def _attach(conn: Conn, alert_id: str, spec: AlertSpec, at: datetime) -> None:
     added = _link_readings(conn, alert_id, spec.reading_ids, at)
-    conn.execute(
-        "UPDATE alerts SET last_evidence_at = greatest(last_evidence_at, %s), observed = %s WHERE id = %s",
-        (at, Jsonb(dict(spec.observed)), alert_id),
-    )
+    # A later, more severe finding of the same rule (a current reading after a late, downgraded one)
+    # raises the alert's severity and notifies again; a less severe one never lowers it.
+    row = conn.execute(
+        """UPDATE alerts a SET last_evidence_at = greatest(a.last_evidence_at, %(at)s), observed = %(observed)s,
+               severity = CASE WHEN %(rank)s > array_position(ARRAY['info', 'warning', 'critical'], a.severity)
+                               THEN %(severity)s ELSE a.severity END,
+               late = a.late AND %(late)s
+             FROM (SELECT severity FROM alerts WHERE id = %(id)s) AS before
+            WHERE a.id = %(id)s
+        RETURNING before.severity, a.severity""",
+        {"at": at, "observed": Jsonb(dict(spec.observed)), "rank": spec.severity.rank + 1,
+         "severity": spec.severity.value, "late": spec.late, "id": alert_id},
+    ).fetchone()  # fmt: skip
+    if row is not None and row[0] != row[1]:
+        event_id = record_event(conn, alert_id, spec.practice_id, "upgraded", at, detail={"from": row[0], "to": row[1]})
+        enqueue(conn, alert_id, event_id, spec.practice_id, spec.severity, purpose="primary", at=at)
+        publish(conn, alert_id, "upgraded")
     if added:
         record_event(conn, alert_id, spec.practice_id, "attached", at, detail={"readings": added})
         publish(conn, alert_id, "attached")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -11,8 +12,9 @@ import pytest
 
 from alerts import lifecycle, store
 from alerts.lifecycle import AlertState, Status, TransitionRefused
+from alerts.rules import Severity
 from carehub.cli import main
-from tests.alerts.conftest import bp_c1
+from tests.alerts.conftest import add_route, bp_c1
 from tests.ingest.conftest import World
 
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
@@ -154,3 +156,20 @@ def test_cli_lists_acknowledges_and_resolves(
     assert main(["alerts", "resolve", raised.alert_id, "--practice", practice, "--user", str(clinician)]) == 0
     status = db.execute("SELECT status FROM alerts WHERE id = %s", (raised.alert_id,)).fetchone()
     assert status == ("resolved",)
+
+
+def test_a_more_severe_finding_upgrades_the_open_alert_and_notifies(db: psycopg.Connection[Any], world: World) -> None:
+    route = add_route(db, world.practice_id, "email", "team@example.org")
+    late = replace(bp_c1(world), severity=Severity.WARNING, late=True)
+    with db.transaction():
+        first = store.raise_alert(db, late, T0)
+    with db.transaction():
+        store.raise_alert(db, bp_c1(world), T0 + timedelta(minutes=1))
+        store.raise_alert(db, late, T0 + timedelta(minutes=2))  # a later late one never lowers it
+    row = db.execute("SELECT severity, late FROM alerts WHERE id = %s", (first.alert_id,)).fetchone()
+    assert row == ("critical", False)
+    kinds = db.execute(
+        "SELECT e.kind FROM notification_outbox o JOIN alert_events e ON e.id = o.event_id ORDER BY o.id"
+    )
+    assert [k for (k,) in kinds] == ["opened", "upgraded"]
+    assert db.execute("SELECT DISTINCT route_id FROM notification_outbox").fetchall() == [(route,)]
