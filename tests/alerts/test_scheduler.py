@@ -245,3 +245,20 @@ def test_presence_over_mqtt_with_two_consumers_sharing_the_work(
     finally:
         publisher.disconnect()
         publisher.loop_stop()
+
+
+def test_adh_3_when_the_device_period_can_no_longer_reach_16_days(db: psycopg.Connection[Any], world: World) -> None:
+    home = world.homes[0]
+    for days_ago in (20, 19):
+        db.execute(
+            """INSERT INTO readings (practice_id, patient_id, device_id, reading_id, metric, value, unit, measured_at,
+                   measured_at_source, received_at, from_device_memory)
+               VALUES (%s, %s, %s, gen_random_uuid(), 188736, 80, 'kg', %s, 'device_clock', %s, false)""",
+            (world.practice_id, home.patient_id, home.scale.id, NOW - timedelta(days=days_ago), NOW),
+        )
+    Scheduler(escalate_after=TWO_HOURS).tick(db, NOW)
+    rows = db.execute("SELECT patient_id, rule_id, observed->>'data_days' FROM alerts WHERE category = 'adherence'")
+    assert sorted(rows.fetchall(), key=str) == sorted(
+        [(home.patient_id, "ADH-2", None), (home.patient_id, "ADH-3", "2"), (world.homes[1].patient_id, "ADH-2", None)],
+        key=str,
+    )
