@@ -10,7 +10,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from alerts import lifecycle, store
+from alerts import lifecycle, service, store
 from alerts.lifecycle import AlertState, Status, TransitionRefused
 from alerts.rules import Severity
 from carehub.cli import main
@@ -85,16 +85,16 @@ def test_repository_lifecycle_and_reopen(db: psycopg.Connection[Any], world: Wor
     with db.transaction():
         first = store.raise_alert(db, spec(world), T0)
     assert first.outcome == "opened"
-    store.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=3), note="calling patient")
+    service.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=3), note="calling patient")
     with db.transaction():
         assert store.raise_alert(db, spec(world), T0 + timedelta(minutes=4)) == store.Raised(first.alert_id, "attached")
-    store.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=30), note="recheck normal")
+    service.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=30), note="recheck normal")
     with pytest.raises(TransitionRefused):
-        store.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=31), note=None)
+        service.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=31), note=None)
     with db.transaction():
         again = store.raise_alert(db, spec(world), T0 + timedelta(hours=2))
     assert again == store.Raised(first.alert_id, "reopened")
-    store.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(hours=3), note=None)
+    service.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(hours=3), note=None)
     with db.transaction():
         later = store.raise_alert(db, spec(world), T0 + timedelta(hours=16))
     assert later.outcome == "opened"
@@ -107,8 +107,8 @@ def test_another_practice_cannot_touch_the_alert(db: psycopg.Connection[Any], wo
     with db.transaction():
         raised = store.raise_alert(db, spec(world), T0)
     other = "00000000-0000-7000-8000-000000000000"
-    with pytest.raises(store.AlertNotFound):
-        store.acknowledge(db, other, raised.alert_id, by=str(clinician), at=T0, note=None)
+    with pytest.raises(service.AlertNotFound):
+        service.acknowledge(db, other, raised.alert_id, by=str(clinician), at=T0, note=None)
 
 
 def test_overrides_are_versioned_with_the_previous_value(
@@ -116,25 +116,25 @@ def test_overrides_are_versioned_with_the_previous_value(
 ) -> None:
     practice, patient = str(world.practice_id), str(world.homes[0].patient_id)
     kw: dict[str, Any] = {"patient_id": patient, "author_id": str(clinician), "at": T0}
-    assert store.set_override(db, practice, "BP-C1", {"sys_ge": 190}, reason="baseline 170s", **kw) == 1
-    assert store.set_override(db, practice, "BP-C1", {"sys_ge": 185}, reason="reviewed", **kw) == 2
+    assert service.set_override(db, practice, "BP-C1", {"sys_ge": 190}, reason="baseline 170s", **kw) == 1
+    assert service.set_override(db, practice, "BP-C1", {"sys_ge": 185}, reason="reviewed", **kw) == 2
     rows = db.execute(
         "SELECT version, params, previous_params, superseded_at IS NULL FROM alert_threshold_overrides ORDER BY version"
     ).fetchall()
     assert rows == [(1, {"sys_ge": 190}, None, False), (2, {"sys_ge": 185}, {"sys_ge": 190}, True)]
     assert store.patient_contexts(db, [patient], T0)[patient].overrides == {"BP-C1": {"sys_ge": 185.0}}
-    with pytest.raises(store.InvalidOverride):
-        store.set_override(db, practice, "BP-C1", {"sys_gt": 185}, reason="typo", **kw)
-    with pytest.raises(store.InvalidOverride):
-        store.set_override(db, practice, "BP-Z9", {"sys_ge": 185}, reason="no such rule", **kw)
+    with pytest.raises(service.InvalidOverride):
+        service.set_override(db, practice, "BP-C1", {"sys_gt": 185}, reason="typo", **kw)
+    with pytest.raises(service.InvalidOverride):
+        service.set_override(db, practice, "BP-Z9", {"sys_ge": 185}, reason="no such rule", **kw)
     billing = UUID(int=clinician.int + 1)
     db.execute(
         "INSERT INTO users (id, practice_id, email, display_name, role) "
         "VALUES (%s, %s, 'b@example.org', 'B', 'billing')",
         (billing, world.practice_id),
     )
-    with pytest.raises(store.InvalidOverride):
-        store.set_override(db, practice, "BP-C1", {"sys_ge": 170}, reason="x", **(kw | {"author_id": str(billing)}))
+    with pytest.raises(service.InvalidOverride):
+        service.set_override(db, practice, "BP-C1", {"sys_ge": 170}, reason="x", **(kw | {"author_id": str(billing)}))
 
 
 def test_cli_lists_acknowledges_and_resolves(

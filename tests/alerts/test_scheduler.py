@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts import presence, store
+from alerts import presence, service, store
 from alerts.presence import PresenceConsumer
 from alerts.scheduler import Scheduler
 from carehub.local_services import MosquittoBroker
@@ -47,7 +47,7 @@ def test_unacknowledged_critical_escalates_once_and_acknowledged_does_not(
     on_call = add_route(db, world.practice_id, "email", "oncall@example.org", purpose="on_call")
     ignored = open_critical(db, world, NOW - TWO_HOURS, home=0)
     handled = open_critical(db, world, NOW - TWO_HOURS, home=1)
-    store.acknowledge(db, str(world.practice_id), handled, by=str(clinician), at=NOW - H1, note=None)
+    service.acknowledge(db, str(world.practice_id), handled, by=str(clinician), at=NOW - H1, note=None)
     scheduler = Scheduler(escalate_after=TWO_HOURS)
     scheduler.tick(db, NOW - timedelta(seconds=1))
     assert events(db, "escalated") == 0
@@ -65,7 +65,7 @@ def test_a_snoozed_alert_escalates_only_after_its_snooze(
     db: psycopg.Connection[Any], world: World, clinician: UUID
 ) -> None:
     alert = open_critical(db, world, NOW - TWO_HOURS)
-    store.snooze(db, str(world.practice_id), alert, by=str(clinician), at=NOW - H1, until=NOW + H1)
+    service.snooze(db, str(world.practice_id), alert, by=str(clinician), at=NOW - H1, until=NOW + H1)
     scheduler = Scheduler(escalate_after=TWO_HOURS)
     assert scheduler.tick(db, NOW).escalated == 0
     assert scheduler.tick(db, NOW + H1).escalated == 1
