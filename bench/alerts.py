@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument(
+        "--rate", type=float, default=None, help="steady load in msgs/s (default: half the measured 'on' rate)"
+    )
+    parser.add_argument(
         "--admin-url",
         default=os.environ.get("CAREHUB_BENCH_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"),
     )
@@ -252,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                                             extra_env={"CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
             say(f"  {runs[label].readings_per_s:,.0f} readings/s")
         off, on = runs["off"].readings_per_s, runs["on"].readings_per_s
-        rate = on / 2
-        say(f"latency at half the measured rate ({rate:,.0f} msgs/s of single readings) for {args.seconds:g} s…")
+        rate = args.rate if args.rate is not None else on / 2
+        say(f"latency under a steady load of {rate:,.0f} msgs/s of single readings for {args.seconds:g} s…")
         url = fresh()
         to_commit, to_sse, published = latency_run(broker.port, url, str(practice), cuffs, rate, args.seconds,
                                                    workdir / "ingest-latency")  # fmt: skip
