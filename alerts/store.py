@@ -126,28 +126,60 @@ def raise_alert(conn: Conn, spec: AlertSpec, at: datetime) -> Raised:
     raise RuntimeError("alert raise did not converge")  # three conflicts in a row: a bug, not a race
 
 
+_ATTACH = """
+WITH linked AS (
+    INSERT INTO alert_readings (alert_id, reading_id, attached_at)
+    SELECT %(id)s, r, %(at)s FROM unnest(%(readings)s::uuid[]) r
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), counted AS (
+    SELECT count(*)::int AS added FROM linked
+), before AS (
+    SELECT severity FROM alerts WHERE id = %(id)s
+), updated AS (
+    UPDATE alerts a SET last_evidence_at = greatest(a.last_evidence_at, %(at)s), observed = %(observed)s,
+           severity = CASE WHEN %(rank)s > array_position(ARRAY['info', 'warning', 'critical'], a.severity)
+                           THEN %(severity)s ELSE a.severity END,
+           late = a.late AND %(late)s
+     WHERE a.id = %(id)s
+    RETURNING a.severity
+), attached AS (
+    INSERT INTO alert_events (alert_id, practice_id, kind, at, detail)
+    SELECT %(id)s, %(practice)s, 'attached', %(at)s, jsonb_build_object('readings', added)
+      FROM counted WHERE added > 0
+    RETURNING id
+)
+SELECT (SELECT added FROM counted), (SELECT severity FROM before), (SELECT severity FROM updated),
+       (SELECT pg_notify(%(channel)s, %(notice)s) FROM counted WHERE added > 0)
+"""
+"""Attaching evidence to an active alert in one round trip (the hot path when a patient keeps sending
+out-of-range readings): link the readings, refresh the evidence, raise the severity if the new finding
+is more severe, record the ``attached`` event and notify the stream, only when something was added."""
+
+
 def _attach(conn: Conn, alert_id: str, spec: AlertSpec, at: datetime) -> None:
-    added = _link_readings(conn, alert_id, spec.reading_ids, at)
-    # A later, more severe finding of the same rule (a current reading after a late, downgraded one)
-    # raises the alert's severity and notifies again; a less severe one never lowers it.
+    notice = json.dumps({"alert_id": alert_id, "change": "attached", "at_ms": int(time.time() * 1000)})
     row = conn.execute(
-        """UPDATE alerts a SET last_evidence_at = greatest(a.last_evidence_at, %(at)s), observed = %(observed)s,
-               severity = CASE WHEN %(rank)s > array_position(ARRAY['info', 'warning', 'critical'], a.severity)
-                               THEN %(severity)s ELSE a.severity END,
-               late = a.late AND %(late)s
-             FROM (SELECT severity FROM alerts WHERE id = %(id)s) AS before
-            WHERE a.id = %(id)s
-        RETURNING before.severity, a.severity""",
-        {"at": at, "observed": Jsonb(dict(spec.observed)), "rank": spec.severity.rank + 1,
-         "severity": spec.severity.value, "late": spec.late, "id": alert_id},
-    ).fetchone()  # fmt: skip
-    if row is not None and row[0] != row[1]:
-        event_id = record_event(conn, alert_id, spec.practice_id, "upgraded", at, detail={"from": row[0], "to": row[1]})
+        _ATTACH,
+        {
+            "id": alert_id,
+            "at": at,
+            "readings": list(dict.fromkeys(spec.reading_ids)),
+            "observed": Jsonb(dict(spec.observed)),
+            "rank": spec.severity.rank + 1,
+            "severity": spec.severity.value,
+            "late": spec.late,
+            "practice": spec.practice_id,
+            "channel": STREAM_CHANNEL,
+            "notice": notice,
+        },
+    ).fetchone()
+    # A later, more severe finding of the same rule (a current reading after a late, downgraded one)
+    # raised the alert's severity: notify again. A less severe one never lowers it.
+    if row is not None and row[1] != row[2]:
+        event_id = record_event(conn, alert_id, spec.practice_id, "upgraded", at, detail={"from": row[1], "to": row[2]})
         enqueue(conn, alert_id, event_id, spec.practice_id, spec.severity, purpose="primary", at=at)
         publish(conn, alert_id, "upgraded")
-    if added:
-        record_event(conn, alert_id, spec.practice_id, "attached", at, detail={"readings": added})
-        publish(conn, alert_id, "attached")
 
 
 def _reopen_recent(conn: Conn, spec: AlertSpec, subject: str, at: datetime) -> str | None:
