@@ -253,9 +253,19 @@ class Inputs:
     reading: NewReading
     history: History
     set_window: timedelta
+    sets: dict[tuple[frozenset[int], timedelta], list[Sample]] = field(default_factory=dict)
+    """Current sets already computed for this reading, shared by the rules that judge it (five BP
+    rules look at the same set)."""
 
     def current_set(self, metrics: frozenset[int]) -> list[Sample]:
         """The new reading's values plus earlier ones from the same device within the set window."""
+        key = (metrics, self.set_window)
+        found = self.sets.get(key)
+        if found is None:
+            found = self.sets[key] = self._current_set(metrics)
+        return list(found)
+
+    def _current_set(self, metrics: frozenset[int]) -> list[Sample]:
         own = [s for s in self.reading.samples() if s.metric in metrics]
         if not own:
             return []
@@ -602,13 +612,14 @@ def evaluate(
         return []
     late = is_late(reading)
     indexed = history if isinstance(history, History) else History(history)
+    sets: dict[tuple[frozenset[int], timedelta], list[Sample]] = {}
     findings: list[Finding] = []
     raised_families: set[str] = set()
     for rule in _most_severe_first(RULES):
         if not (rule.metrics & reading.values.keys()) or not rule.applies(patient.profile):
             continue
         params = thresholds(rule, patient)
-        inputs = Inputs(reading, indexed, rule.set_window)
+        inputs = Inputs(reading, indexed, rule.set_window, sets)
         try:
             finding = _judge(rule, inputs, params, late, now)
         except Exception as exc:  # the rule-defect boundary documented above
