@@ -19,7 +19,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from alerts.rules import (
     TEMP,
     WEIGHT,
     Action,
+    Finding,
     History,
     NewReading,
     Patient,
@@ -116,6 +117,20 @@ class _Patient:
     readings: list[NewReading]
 
 
+def merge(earlier: Finding | None, later: Finding) -> Finding:
+    """One FIRE finding standing for two of the same rule: every reading, the latest evidence, the
+    higher severity (a late, downgraded reading never lowers a current one)."""
+    if earlier is None:
+        return later
+    severity = max(earlier.severity, later.severity, key=lambda s: s.rank)
+    return replace(
+        later,
+        severity=severity,
+        reading_ids=tuple(dict.fromkeys(earlier.reading_ids + later.reading_ids)),
+        late=earlier.late and later.late,
+    )
+
+
 class AlertEvaluation:
     """The ``alerts`` hook. ``clock`` gives the evaluation time (injected; confirmation windows and
     late-reading labels are measured against it).
@@ -177,6 +192,7 @@ class AlertEvaluation:
             patient = patients[g.patient_id]
             history = History(histories.get(g.patient_id, ()))
             failures: list[tuple[str, str, str]] = []
+            fires: dict[str, Finding] = {}
             for reading in g.readings:
 
                 def on_rule_error(
@@ -195,6 +211,13 @@ class AlertEvaluation:
                 findings = evaluate(reading, history, patient, now, on_rule_error=on_rule_error)
                 for finding in findings:
                     key = (g.patient_id, finding.rule_id)
+                    if finding.action is Action.FIRE:
+                        # Fires of one rule in one batch become one raise with all their readings
+                        # (ALERT-3 attaches them anyway): one set of statements, not one per reading.
+                        fires[finding.rule_id] = merge(fires.get(finding.rule_id), finding)
+                        continue
+                    if finding.rule_id in fires:
+                        self._fire(conn, g, fires.pop(finding.rule_id), pending, now)
                     if finding.action is Action.CANCEL and key not in pending:
                         continue  # nothing is waiting: no statement
                     store.apply_finding(conn, g.practice_id, g.patient_id, finding, now)
@@ -203,9 +226,19 @@ class AlertEvaluation:
                     else:
                         pending.discard(key)
                 self.counters.add(readings=1, findings=len(findings))
+            for finding in fires.values():
+                self._fire(conn, g, finding, pending, now)
             if failures:
                 self.counters.add(rule_errors=len(failures))
                 self._record_failures(conn, g.practice_id, failures)
+
+    @staticmethod
+    def _fire(
+        conn: psycopg.Connection[Any], g: _Patient, finding: Finding, pending: set[tuple[str, str]], now: datetime
+    ) -> None:
+        key = (g.patient_id, finding.rule_id)
+        store.apply_finding(conn, g.practice_id, g.patient_id, finding, now, pending_exists=key in pending)
+        pending.discard(key)
 
     @staticmethod
     def _record_failures(conn: psycopg.Connection[Any], practice_id: str, failures: list[tuple[str, str, str]]) -> None:

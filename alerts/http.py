@@ -1,5 +1,5 @@
 """A small FastAPI router for the alert lifecycle and the live stream, for the API (issue 8) to
-mount. Thin routes over :mod:`alerts.store`; who is acting comes from a dependency the API provides
+mount. Thin routes over :mod:`alerts.service`; who is acting comes from a dependency the API provides
 (its bearer-token authentication), so this module decides nothing about identity. Nothing is created
 at import time: :func:`build_router` is called by the application factory.
 
@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from alerts import store
+from alerts import service
 from alerts.lifecycle import TransitionRefused
 from alerts.stream import alert_events
 from core.db import connect
@@ -61,7 +61,7 @@ def build_router(
         with connect(database_url, application_name="carehub-api-alerts", autocommit=True) as conn:
             try:
                 fn(conn)
-            except store.AlertNotFound as exc:
+            except service.AlertNotFound as exc:
                 raise HTTPException(status_code=404, detail=str(exc)) from exc
             except TransitionRefused as exc:
                 raise HTTPException(status_code=409, detail=str(exc)) from exc
@@ -69,7 +69,7 @@ def build_router(
     @router.get("")
     def list_alerts(who: Annotated[Actor, Depends(actor)]) -> list[AlertOut]:
         with connect(database_url, application_name="carehub-api-alerts", autocommit=True) as conn:
-            return [AlertOut(**asdict(r)) for r in store.list_alerts(conn, who.practice_id)]
+            return [AlertOut(**asdict(r)) for r in service.list_alerts(conn, who.practice_id)]
 
     @router.get("/stream")
     async def stream(who: Annotated[Actor, Depends(actor)]) -> StreamingResponse:
@@ -81,16 +81,16 @@ def build_router(
 
     @router.post("/{alert_id}/acknowledge", status_code=204)
     def acknowledge(alert_id: str, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
-        run(lambda c: store.acknowledge(c, who.practice_id, alert_id, by=who.user_id, at=now(), note=body.note))
+        run(lambda c: service.acknowledge(c, who.practice_id, alert_id, by=who.user_id, at=now(), note=body.note))
 
     @router.post("/{alert_id}/resolve", status_code=204)
     def resolve(alert_id: str, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
-        run(lambda c: store.resolve(c, who.practice_id, alert_id, by=who.user_id, at=now(), note=body.note))
+        run(lambda c: service.resolve(c, who.practice_id, alert_id, by=who.user_id, at=now(), note=body.note))
 
     @router.post("/{alert_id}/snooze", status_code=204)
     def snooze(alert_id: str, body: SnoozeBody, who: Annotated[Actor, Depends(actor)]) -> None:
         at = now()
         until = at + timedelta(minutes=body.minutes)
-        run(lambda c: store.snooze(c, who.practice_id, alert_id, by=who.user_id, at=at, until=until))
+        run(lambda c: service.snooze(c, who.practice_id, alert_id, by=who.user_id, at=at, until=until))
 
     return router

@@ -1,7 +1,7 @@
 """The alert lifecycle as pure transitions: open → acknowledged → resolved, snooze, reopen.
 
 A transition takes the alert's current :class:`AlertState`, who acts, when and with which note, and
-returns the new state or raises :class:`TransitionRefused`. The repository (:mod:`alerts.store`)
+returns the new state or raises :class:`TransitionRefused`. The repository (:mod:`alerts.service`)
 applies it under a row lock and appends an ``alert_events`` row, so the API and the operator CLI
 share one set of rules."""
 

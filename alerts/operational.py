@@ -96,3 +96,29 @@ def accept_status(stored_session: int | None, incoming_session: int) -> bool:
     session is stale; in particular a Last Will (``lost``) of a previous connection that the broker
     delivers after the hub has already reconnected must not mark a live hub lost."""
     return stored_session is None or incoming_session >= stored_session
+
+
+DEVICE_PERIOD_DAYS = 30
+DAYS_FOR_99454 = 16
+DAYS_FOR_99445 = 2
+
+
+def device_period(anchor: date, today: date) -> tuple[date, date]:
+    """The 30-day device-supply period containing ``today`` (RPM-DAYS-2: periods start on the date of
+    the first qualifying transmission and follow each other without overlap). Inclusive bounds."""
+    index = max(0, (today - anchor).days) // DEVICE_PERIOD_DAYS
+    start = anchor + timedelta(days=index * DEVICE_PERIOD_DAYS)
+    return start, start + timedelta(days=DEVICE_PERIOD_DAYS - 1)
+
+
+def billing_reach(data_days: int, today_counted: bool, today: date, period_end: date) -> Decision | None:
+    """ADH-3 / ADH-4: ``data_days + days_remaining`` below 16 (99454 out of reach) or below 2 (no device
+    code possible). Today is still a possible data day unless it already is one."""
+    remaining = (period_end - today).days + (0 if today_counted else 1)
+    possible = data_days + remaining
+    observed = {"data_days": data_days, "days_remaining": remaining, "period_end": period_end.isoformat()}
+    if possible < DAYS_FOR_99445:
+        return Decision("ADH-4", Severity.INFO, {"possible_lt": DAYS_FOR_99445}, observed)
+    if possible < DAYS_FOR_99454:
+        return Decision("ADH-3", Severity.INFO, {"possible_lt": DAYS_FOR_99454}, observed)
+    return None

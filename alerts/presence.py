@@ -176,6 +176,7 @@ class PresenceConsumer:
         self._topics = topics
         self._group = group
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=1000)
+        self._held: mqtt.MQTTMessage | None = None
         self.ready = threading.Event()
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
@@ -209,12 +210,19 @@ class PresenceConsumer:
         """Handle the messages that arrived (waiting up to ``timeout_s`` for the first), one transaction
         each, acknowledging each after its commit."""
         handled = 0
-        try:
-            message = self._inbox.get(timeout=timeout_s)
-        except queue.Empty:
-            return 0
+        message = self._held
+        self._held = None
+        if message is None:
+            try:
+                message = self._inbox.get(timeout=timeout_s)
+            except queue.Empty:
+                return 0
         while True:
-            self._handle(conn, message, now)
+            try:
+                self._handle(conn, message, now)
+            except BaseException:
+                self._held = message  # handled first on the next call (the database may be back)
+                raise
             self._client.ack(message.mid, message.qos)
             handled += 1
             try:

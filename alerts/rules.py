@@ -108,7 +108,10 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return {"info": 0, "warning": 1, "critical": 2}[self.value]
+        return _SEVERITY_RANK[self.value]
+
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 class Mode(StrEnum):
@@ -230,13 +233,16 @@ class History:
     def between(self, metrics: Iterable[int], since: datetime, until: datetime, *, after: bool = False) -> list[Sample]:
         """Samples of ``metrics`` measured in [since, until] (or (since, until] with ``after``), by time."""
         found: list[Sample] = []
+        merged = 0
         for metric in metrics:
             times = self._times.get(metric)
             if not times:
                 continue
             lo = (bisect_right if after else bisect_left)(times, since)
             found.extend(self._by_metric[metric][lo : bisect_right(times, until)])
-        found.sort(key=lambda s: s.measured_at)
+            merged += 1
+        if merged > 1:  # each metric's list is already in time order
+            found.sort(key=lambda s: s.measured_at)
         return found
 
 
@@ -247,9 +253,19 @@ class Inputs:
     reading: NewReading
     history: History
     set_window: timedelta
+    sets: dict[tuple[frozenset[int], timedelta], list[Sample]] = field(default_factory=dict)
+    """Current sets already computed for this reading, shared by the rules that judge it (five BP
+    rules look at the same set)."""
 
     def current_set(self, metrics: frozenset[int]) -> list[Sample]:
         """The new reading's values plus earlier ones from the same device within the set window."""
+        key = (metrics, self.set_window)
+        found = self.sets.get(key)
+        if found is None:
+            found = self.sets[key] = self._current_set(metrics)
+        return list(found)
+
+    def _current_set(self, metrics: frozenset[int]) -> list[Sample]:
         own = [s for s in self.reading.samples() if s.metric in metrics]
         if not own:
             return []
@@ -596,13 +612,14 @@ def evaluate(
         return []
     late = is_late(reading)
     indexed = history if isinstance(history, History) else History(history)
+    sets: dict[tuple[frozenset[int], timedelta], list[Sample]] = {}
     findings: list[Finding] = []
     raised_families: set[str] = set()
-    for rule in sorted(RULES, key=lambda r: -r.severity.rank):
+    for rule in _most_severe_first(RULES):
         if not (rule.metrics & reading.values.keys()) or not rule.applies(patient.profile):
             continue
         params = thresholds(rule, patient)
-        inputs = Inputs(reading, indexed, rule.set_window)
+        inputs = Inputs(reading, indexed, rule.set_window, sets)
         try:
             finding = _judge(rule, inputs, params, late, now)
         except Exception as exc:  # the rule-defect boundary documented above
@@ -621,6 +638,19 @@ def evaluate(
             raised_families.add(rule.family)
         findings.append(finding)
     return findings
+
+
+_ORDERED: dict[int, tuple[Rule, ...]] = {}
+
+
+def _most_severe_first(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """The rule table, most severe first within the table order (cached per table)."""
+    ordered = _ORDERED.get(id(rules))
+    if ordered is None or len(ordered) != len(rules):
+        ordered = tuple(sorted(rules, key=lambda r: -r.severity.rank))
+        _ORDERED.clear()
+        _ORDERED[id(rules)] = ordered
+    return ordered
 
 
 def _judge(rule: Rule, inputs: Inputs, params: Params, late: bool, now: datetime) -> Finding | None:

@@ -3,7 +3,8 @@
 - confirmation windows that expired (§C.2 ``confirm``: fire on the single set at the 30-minute mark),
 - escalation of unacknowledged critical alerts to the practice's on-call routes (ALERT-4),
 - hub offline / lost (DEV-3, DEV-4), device battery, clock offset and silence (DEV-1, 2, 4, 5),
-- adherence ADH-1 / ADH-2 (no reading for 3 / 7 consecutive local days).
+- adherence ADH-1 / ADH-2 (no reading for 3 / 7 consecutive local days) and ADH-3 / ADH-4 (the 30-day
+  device period can no longer reach 16 / 2 data days).
 
 Several replicas may run at once. Each task takes a transaction-scoped advisory lock with
 ``pg_try_advisory_xact_lock`` and is skipped by a replica that does not get it; underneath, rows are
@@ -15,17 +16,17 @@ system with a note."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from alerts import operational, store
 from alerts.operational import Decision
+from alerts.rules import DISQUALIFYING_FLAGS, Finding, Severity
 from alerts.rules import Action as FindingAction
-from alerts.rules import Finding, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +144,12 @@ class Scheduler:
 
     def _adherence(self, conn: Conn, now: datetime, result: TickResult) -> None:
         rows = conn.execute(
-            """SELECT p.id::text, p.practice_id::text, (min(a.valid_from) AT TIME ZONE p.time_zone)::date,
+            """SELECT p.id::text, p.practice_id::text, p.time_zone, (min(a.valid_from) AT TIME ZONE p.time_zone)::date,
                       ((SELECT max(r.measured_at) FROM readings r WHERE r.patient_id = p.id AND r.measured_at > %s)
                          AT TIME ZONE p.time_zone)::date,
-                      (%s::timestamptz AT TIME ZONE p.time_zone)::date
+                      (%s::timestamptz AT TIME ZONE p.time_zone)::date,
+                      ((SELECT min(d.first_measured_at) FROM reading_daily d WHERE d.patient_id = p.id)
+                         AT TIME ZONE p.time_zone)::date
                  FROM patients p
                  JOIN device_patient_assignments a ON a.patient_id = p.id
                 WHERE a.valid_from <= %s AND (a.valid_to IS NULL OR a.valid_to > %s)
@@ -154,13 +157,23 @@ class Scheduler:
             (now - timedelta(days=operational.ADHERENCE_WARNING_DAYS + 2), now, now, now),
         ).fetchall()
         decisions: dict[tuple[str, str], store.AlertSpec] = {}
-        for patient_id, practice_id, start_day, last_day, today in rows:
+        periods: list[tuple[str, str, date, date, date]] = []
+        for patient_id, practice_id, _tz, start_day, last_day, today, anchor in rows:
             decision = operational.adherence(operational.missed_days(last_day, start_day, today))
             if decision is not None:
                 decisions[(patient_id, decision.rule_id)] = _spec(
                     decision, practice_id, "adherence", patient_id=patient_id
                 )
-        self._sync(conn, now, result, "patient", ("ADH-1", "ADH-2"), decisions)
+            if anchor is not None:
+                period_start, period_end = operational.device_period(anchor, today)
+                periods.append((patient_id, practice_id, period_start, period_end, today))
+        days = data_days(conn, [(p[0], p[2]) for p in periods])
+        for patient_id, practice_id, _start, period_end, today in periods:
+            counted = days.get(patient_id, set())
+            reach = operational.billing_reach(len(counted), today in counted, today, period_end)
+            if reach is not None:
+                decisions[(patient_id, reach.rule_id)] = _spec(reach, practice_id, "adherence", patient_id=patient_id)
+        self._sync(conn, now, result, "patient", ("ADH-1", "ADH-2", "ADH-3", "ADH-4"), decisions)
 
     def _sync(
         self,
@@ -185,6 +198,27 @@ class Scheduler:
             if (subject, rule_id) not in decisions:
                 store.resolve_cleared(conn, practice_id, alert_id, at=now)
                 result.cleared += 1
+
+
+def data_days(conn: Conn, periods: Sequence[tuple[str, date]]) -> dict[str, set[date]]:
+    """Distinct local dates with a qualifying reading (RPM-DAYS-1; no manual, questionable or invalid
+    reading, RPM-DEV-2/3) per patient since the start of their current period."""
+    if not periods:
+        return {}
+    rows = conn.execute(
+        """SELECT r.patient_id::text, (r.measured_at AT TIME ZONE p.time_zone)::date
+             FROM unnest(%s::uuid[], %s::date[]) AS w(patient_id, start_day)
+             JOIN patients p ON p.id = w.patient_id
+             JOIN readings r ON r.patient_id = w.patient_id
+                  AND r.measured_at >= (w.start_day::timestamp AT TIME ZONE p.time_zone)
+            WHERE NOT coalesce(r.flags && %s::text[], false)
+            GROUP BY 1, 2""",
+        ([p[0] for p in periods], [p[1] for p in periods], sorted(DISQUALIFYING_FLAGS)),
+    ).fetchall()
+    found: dict[str, set[date]] = {}
+    for patient_id, day in rows:
+        found.setdefault(patient_id, set()).add(day)
+    return found
 
 
 def _spec(decision: Decision, practice_id: str, category: str, **subject: str) -> store.AlertSpec:

@@ -126,15 +126,60 @@ def raise_alert(conn: Conn, spec: AlertSpec, at: datetime) -> Raised:
     raise RuntimeError("alert raise did not converge")  # three conflicts in a row: a bug, not a race
 
 
+_ATTACH = """
+WITH linked AS (
+    INSERT INTO alert_readings (alert_id, reading_id, attached_at)
+    SELECT %(id)s, r, %(at)s FROM unnest(%(readings)s::uuid[]) r
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), counted AS (
+    SELECT count(*)::int AS added FROM linked
+), before AS (
+    SELECT severity FROM alerts WHERE id = %(id)s
+), updated AS (
+    UPDATE alerts a SET last_evidence_at = greatest(a.last_evidence_at, %(at)s), observed = %(observed)s,
+           severity = CASE WHEN %(rank)s > array_position(ARRAY['info', 'warning', 'critical'], a.severity)
+                           THEN %(severity)s ELSE a.severity END,
+           late = a.late AND %(late)s
+     WHERE a.id = %(id)s
+    RETURNING a.severity
+), attached AS (
+    INSERT INTO alert_events (alert_id, practice_id, kind, at, detail)
+    SELECT %(id)s, %(practice)s, 'attached', %(at)s, jsonb_build_object('readings', added)
+      FROM counted WHERE added > 0
+    RETURNING id
+)
+SELECT (SELECT added FROM counted), (SELECT severity FROM before), (SELECT severity FROM updated),
+       (SELECT pg_notify(%(channel)s, %(notice)s) FROM counted WHERE added > 0)
+"""
+"""Attaching evidence to an active alert in one round trip (the hot path when a patient keeps sending
+out-of-range readings): link the readings, refresh the evidence, raise the severity if the new finding
+is more severe, record the ``attached`` event and notify the stream, only when something was added."""
+
+
 def _attach(conn: Conn, alert_id: str, spec: AlertSpec, at: datetime) -> None:
-    added = _link_readings(conn, alert_id, spec.reading_ids, at)
-    conn.execute(
-        "UPDATE alerts SET last_evidence_at = greatest(last_evidence_at, %s), observed = %s WHERE id = %s",
-        (at, Jsonb(dict(spec.observed)), alert_id),
-    )
-    if added:
-        record_event(conn, alert_id, spec.practice_id, "attached", at, detail={"readings": added})
-        publish(conn, alert_id, "attached")
+    notice = json.dumps({"alert_id": alert_id, "change": "attached", "at_ms": int(time.time() * 1000)})
+    row = conn.execute(
+        _ATTACH,
+        {
+            "id": alert_id,
+            "at": at,
+            "readings": list(dict.fromkeys(spec.reading_ids)),
+            "observed": Jsonb(dict(spec.observed)),
+            "rank": spec.severity.rank + 1,
+            "severity": spec.severity.value,
+            "late": spec.late,
+            "practice": spec.practice_id,
+            "channel": STREAM_CHANNEL,
+            "notice": notice,
+        },
+    ).fetchone()
+    # A later, more severe finding of the same rule (a current reading after a late, downgraded one)
+    # raised the alert's severity: notify again. A less severe one never lowers it.
+    if row is not None and row[1] != row[2]:
+        event_id = record_event(conn, alert_id, spec.practice_id, "upgraded", at, detail={"from": row[1], "to": row[2]})
+        enqueue(conn, alert_id, event_id, spec.practice_id, spec.severity, purpose="primary", at=at)
+        publish(conn, alert_id, "upgraded")
 
 
 def _reopen_recent(conn: Conn, spec: AlertSpec, subject: str, at: datetime) -> str | None:
@@ -322,8 +367,11 @@ def special_value(value: float | None, special: str | None) -> float:
 # ---- findings -> rows --------------------------------------------------------------------------
 
 
-def apply_finding(conn: Conn, practice_id: str, patient_id: str, finding: Finding, at: datetime) -> Raised | None:
-    """Fire (raise the alert and drop any pending confirmation), pend, or cancel a pending one."""
+def apply_finding(
+    conn: Conn, practice_id: str, patient_id: str, finding: Finding, at: datetime, *, pending_exists: bool = True
+) -> Raised | None:
+    """Fire (raise the alert and drop any pending confirmation), pend, or cancel a pending one.
+    ``pending_exists=False`` (the caller knows none waits) saves the delete on the hot path."""
     if finding.action == "cancel":
         conn.execute("DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s", (patient_id, finding.rule_id))
         return None
@@ -352,10 +400,12 @@ def apply_finding(conn: Conn, practice_id: str, patient_id: str, finding: Findin
             ),
         )
         return None
-    pending = conn.execute(
-        "DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s RETURNING reading_ids::text[]",
-        (patient_id, finding.rule_id),
-    ).fetchone()
+    pending = None
+    if pending_exists:
+        pending = conn.execute(
+            "DELETE FROM alert_pending WHERE patient_id = %s AND rule_id = %s RETURNING reading_ids::text[]",
+            (patient_id, finding.rule_id),
+        ).fetchone()
     earlier = list(pending[0]) if pending is not None else []
     spec = AlertSpec(
         practice_id=practice_id,
@@ -370,147 +420,6 @@ def apply_finding(conn: Conn, practice_id: str, patient_id: str, finding: Findin
         patient_id=patient_id,
     )
     return raise_alert(conn, spec, at)
-
-
-# ---- lifecycle -------------------------------------------------------------------------------
-
-
-class AlertNotFound(lifecycle.TransitionRefused):
-    """No alert with this id in this practice (advice: check the id and the practice)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    id: str
-    practice_id: str
-    rule_id: str
-    severity: str
-    status: str
-    subject_kind: str
-    subject: str
-    opened_at: datetime
-    last_evidence_at: datetime
-    snoozed_until: datetime | None
-    escalated_at: datetime | None
-    readings: int
-
-
-def list_alerts(conn: Conn, practice_id: str, *, status: Sequence[str] = ("open", "acknowledged")) -> list[AlertRow]:
-    """The practice's queue, most severe and newest first (§E.1: one queue sorted by urgency)."""
-    rows = conn.execute(
-        """SELECT a.id::text, a.practice_id::text, a.rule_id, a.severity, a.status, a.subject_kind, a.subject,
-                  a.opened_at, a.last_evidence_at, a.snoozed_until, a.escalated_at,
-                  (SELECT count(*) FROM alert_readings r WHERE r.alert_id = a.id)::int
-             FROM alerts a
-            WHERE a.practice_id = %s AND a.status = ANY(%s)
-            ORDER BY CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, a.opened_at DESC""",
-        (practice_id, list(status)),
-    ).fetchall()
-    return [AlertRow(*r) for r in rows]
-
-
-def _locked_state(conn: Conn, practice_id: str, alert_id: str) -> AlertState:
-    row = conn.execute(
-        """SELECT status, acknowledged_at, acknowledged_by::text, acknowledge_note, resolved_at, resolved_by::text,
-                  resolve_note, snoozed_until, reopened_count
-             FROM alerts WHERE id = %s AND practice_id = %s FOR UPDATE""",
-        (alert_id, practice_id),
-    ).fetchone()
-    if row is None:
-        raise AlertNotFound(f"no alert {alert_id} in this practice")
-    return AlertState(Status(row[0]), *row[1:])
-
-
-def _save_state(conn: Conn, alert_id: str, state: AlertState) -> None:
-    conn.execute(
-        """UPDATE alerts SET status = %s, acknowledged_at = %s, acknowledged_by = %s, acknowledge_note = %s,
-               resolved_at = %s, resolved_by = %s, resolve_note = %s, snoozed_until = %s
-           WHERE id = %s""",
-        (
-            state.status.value,
-            state.acknowledged_at,
-            state.acknowledged_by,
-            state.acknowledge_note,
-            state.resolved_at,
-            state.resolved_by,
-            state.resolve_note,
-            state.snoozed_until,
-            alert_id,
-        ),
-    )
-
-
-def acknowledge(conn: Conn, practice_id: str, alert_id: str, *, by: str, at: datetime, note: str | None) -> None:
-    with conn.transaction():
-        state = lifecycle.acknowledge(_locked_state(conn, practice_id, alert_id), by=by, at=at, note=note)
-        _save_state(conn, alert_id, state)
-        record_event(conn, alert_id, practice_id, "acknowledged", at, actor=by, note=note)
-        publish(conn, alert_id, "acknowledged")
-
-
-def resolve(conn: Conn, practice_id: str, alert_id: str, *, by: str, at: datetime, note: str | None) -> None:
-    with conn.transaction():
-        state = lifecycle.resolve(_locked_state(conn, practice_id, alert_id), by=by, at=at, note=note)
-        _save_state(conn, alert_id, state)
-        record_event(conn, alert_id, practice_id, "resolved", at, actor=by, note=note)
-        publish(conn, alert_id, "resolved")
-
-
-def snooze(conn: Conn, practice_id: str, alert_id: str, *, by: str, at: datetime, until: datetime) -> None:
-    with conn.transaction():
-        state = lifecycle.snooze(_locked_state(conn, practice_id, alert_id), until=until, at=at)
-        _save_state(conn, alert_id, state)
-        record_event(conn, alert_id, practice_id, "snoozed", at, actor=by, detail={"until": until.isoformat()})
-        publish(conn, alert_id, "snoozed")
-
-
-def set_override(
-    conn: Conn,
-    practice_id: str,
-    rule_id: str,
-    params: Mapping[str, float],
-    *,
-    patient_id: str | None,
-    author_id: str,
-    reason: str,
-    at: datetime,
-    expires_at: datetime | None = None,
-) -> int:
-    """OVR-1..3: a new version of a patient's (or the practice's) thresholds for one rule; the active
-    row is superseded and its params kept as ``previous_params``. Returns the new version."""
-    with conn.transaction():
-        current = conn.execute(
-            "SELECT id, version, params FROM alert_threshold_overrides WHERE practice_id = %s "
-            "AND patient_id IS NOT DISTINCT FROM %s AND rule_id = %s AND superseded_at IS NULL FOR UPDATE",
-            (practice_id, patient_id, rule_id),
-        ).fetchone()
-        last = conn.execute(
-            "SELECT coalesce(max(version), 0) FROM alert_threshold_overrides WHERE practice_id = %s "
-            "AND patient_id IS NOT DISTINCT FROM %s AND rule_id = %s",
-            (practice_id, patient_id, rule_id),
-        ).fetchone()
-        version = int(last[0] if last else 0) + 1
-        if current is not None:
-            conn.execute("UPDATE alert_threshold_overrides SET superseded_at = %s WHERE id = %s", (at, current[0]))
-        conn.execute(
-            """INSERT INTO alert_threshold_overrides (id, practice_id, patient_id, rule_id, version, params,
-                   previous_params, reason, author_id, created_at, expires_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-            (
-                new_id(at),
-                practice_id,
-                patient_id,
-                rule_id,
-                version,
-                Jsonb(dict(params)),
-                Jsonb(current[2]) if current is not None else None,
-                reason,
-                author_id,
-                at,
-                expires_at,
-            ),
-        )
-    return version
 
 
 def resolve_cleared(conn: Conn, practice_id: str, alert_id: str, *, at: datetime) -> None:

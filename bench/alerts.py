@@ -53,7 +53,8 @@ from provisioning import registry
 def _load_ingest_bench() -> ModuleType:
     # bench/ingest.py shares its name with the ingest package, so it is loaded by path.
     spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("ingest.py"))
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise SystemExit("bench/ingest.py is missing")
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_ingest"] = module
     spec.loader.exec_module(module)
@@ -125,8 +126,14 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     """cuffs: (hub id, cuff serial, patient id). Half the homes send the normal load; each of the
     others sends one 185/125 reading during the run."""
     normal, abnormal = cuffs[: len(cuffs) // 2], cuffs[len(cuffs) // 2 :]
-    worker = IngestProcess.start(name=f"lat-{secrets.token_hex(2)}", database_url=url, mqtt_port=port,
-                                 workdir=workdir, topic_root=TOPIC_ROOT, shared_group=f"lat{secrets.token_hex(2)}")  # fmt: skip
+    worker = IngestProcess.start(
+        name=f"lat-{secrets.token_hex(2)}",
+        database_url=url,
+        mqtt_port=port,
+        workdir=workdir,
+        topic_root=TOPIC_ROOT,
+        shared_group=f"lat{secrets.token_hex(2)}",
+    )
     worker.wait_ready()
     app = FastAPI()
     app.include_router(build_router(url, actor=lambda: Actor(user_id="bench", practice_id=practice_id)))
@@ -204,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument(
+        "--rate", type=float, default=None, help="steady load in msgs/s (default: half the measured 'on' rate)"
+    )
+    parser.add_argument(
         "--admin-url",
         default=os.environ.get("CAREHUB_BENCH_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"),
     )
@@ -245,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                                             extra_env={"CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
             say(f"  {runs[label].readings_per_s:,.0f} readings/s")
         off, on = runs["off"].readings_per_s, runs["on"].readings_per_s
-        rate = on / 2
-        say(f"latency at half the measured rate ({rate:,.0f} msgs/s of single readings) for {args.seconds:g} s…")
+        rate = args.rate if args.rate is not None else on / 2
+        say(f"latency under a steady load of {rate:,.0f} msgs/s of single readings for {args.seconds:g} s…")
         url = fresh()
         to_commit, to_sse, published = latency_run(broker.port, url, str(practice), cuffs, rate, args.seconds,
                                                    workdir / "ingest-latency")  # fmt: skip

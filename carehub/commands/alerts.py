@@ -1,5 +1,5 @@
 """``carehub alerts list|ack|resolve|snooze`` — the alert lifecycle for operators (the API calls the
-same :mod:`alerts.store` functions)."""
+same :mod:`alerts.service` functions)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts import store
+from alerts import service
 from alerts.lifecycle import TransitionRefused
 from core.db import connect
 from core.settings import DatabaseSettings
@@ -41,18 +41,18 @@ def run(args: argparse.Namespace) -> int:
         try:
             if args.action == "list":
                 statuses = ("open", "acknowledged", "resolved") if args.all else ("open", "acknowledged")
-                for a in store.list_alerts(conn, args.practice, status=statuses):
+                for a in service.list_alerts(conn, args.practice, status=statuses):
                     print(
                         f"{a.id}  {a.severity:<8} {a.status:<12} {a.rule_id:<9} {a.subject_kind}:{a.subject}  "
                         f"opened {a.opened_at.isoformat()}  readings {a.readings}"
                     )
             elif args.action == "ack":
-                store.acknowledge(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
+                service.acknowledge(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
             elif args.action == "resolve":
-                store.resolve(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
+                service.resolve(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
             else:
                 until = now + timedelta(minutes=args.minutes)
-                store.snooze(conn, args.practice, args.alert_id, by=args.user, at=now, until=until)
+                service.snooze(conn, args.practice, args.alert_id, by=args.user, at=now, until=until)
         except TransitionRefused as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from alerts.notifier import Notifier
 from alerts.settings import NotifierSettings
 from carehub.runtime import migrate_if_asked, stop_on_signals
+from carehub.supervision import run_supervised
 from core.db import connect
 from core.errors import CarehubError
 from core.health import HealthServer
@@ -44,19 +46,27 @@ def run(args: argparse.Namespace) -> int:
     logger.info("notifier starting", extra={"health_port": health.port})
     try:
         migrate_if_asked(settings)
-        with (
-            connect(settings.database_url, application_name="carehub-notifier", autocommit=True) as conn,
-            httpx.Client(timeout=settings.notifier_http_timeout_s) as http,
-        ):
-            state["database"] = True
-            notifier = Notifier(settings, http)
-            while not stop.is_set():
-                result = notifier.deliver_due(conn, datetime.now(UTC))
-                outcomes.labels("delivered").inc(result.delivered)
-                outcomes.labels("retried").inc(result.retried)
-                outcomes.labels("dead").inc(result.dead)
-                if result.delivered + result.retried + result.dead < settings.notifier_batch_rows:
-                    stop.wait(settings.notifier_poll_interval_s)
+
+        def deliver(healthy: Callable[[], None]) -> None:
+            with (
+                connect(settings.database_url, application_name="carehub-notifier", autocommit=True) as conn,
+                httpx.Client(timeout=settings.notifier_http_timeout_s) as http,
+            ):
+                state["database"] = True
+                notifier = Notifier(settings, http)
+                try:
+                    while not stop.is_set():
+                        result = notifier.deliver_due(conn, datetime.now(UTC))
+                        healthy()
+                        outcomes.labels("delivered").inc(result.delivered)
+                        outcomes.labels("retried").inc(result.retried)
+                        outcomes.labels("dead").inc(result.dead)
+                        if result.delivered + result.retried + result.dead < settings.notifier_batch_rows:
+                            stop.wait(settings.notifier_poll_interval_s)
+                finally:
+                    state["database"] = False
+
+        run_supervised("notifier", deliver, stop)
     except CarehubError as exc:
         logger.exception("notifier cannot run", extra={"error": str(exc)})
         return 1

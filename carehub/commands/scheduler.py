@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from alerts.presence import PresenceConsumer
 from alerts.scheduler import Scheduler
 from alerts.settings import SchedulerSettings
 from carehub.runtime import migrate_if_asked, stop_on_signals
+from carehub.supervision import run_supervised
 from core.db import connect
 from core.errors import CarehubError
 from core.health import HealthServer
@@ -54,18 +56,23 @@ def run(args: argparse.Namespace) -> int:
     scheduler = Scheduler(escalate_after=timedelta(seconds=settings.scheduler_escalate_after_s))
     try:
         migrate_if_asked(settings)
-        with connect(settings.database_url, application_name="carehub-scheduler", autocommit=True) as conn:
-            consumer.start()
-            logger.info("scheduler starting", extra={"health_port": health.port})
-            next_tick = time.monotonic()
-            while not stop.is_set():
-                if time.monotonic() >= next_tick:
-                    result = scheduler.tick(conn, datetime.now(UTC))
-                    for name in ("confirmed", "escalated", "raised", "cleared"):
-                        counters.labels(name).inc(getattr(result, name))
-                    next_tick = time.monotonic() + settings.scheduler_tick_s
-                wait_s = max(0.0, min(1.0, next_tick - time.monotonic()))
-                counters.labels("presence_messages").inc(consumer.process(conn, datetime.now(UTC), wait_s))
+        consumer.start()
+        logger.info("scheduler starting", extra={"health_port": health.port})
+        next_tick = [time.monotonic()]
+
+        def work(healthy: Callable[[], None]) -> None:
+            with connect(settings.database_url, application_name="carehub-scheduler", autocommit=True) as conn:
+                while not stop.is_set():
+                    if time.monotonic() >= next_tick[0]:
+                        result = scheduler.tick(conn, datetime.now(UTC))
+                        for name in ("confirmed", "escalated", "raised", "cleared"):
+                            counters.labels(name).inc(getattr(result, name))
+                        next_tick[0] = time.monotonic() + settings.scheduler_tick_s
+                    wait_s = max(0.0, min(1.0, next_tick[0] - time.monotonic()))
+                    counters.labels("presence_messages").inc(consumer.process(conn, datetime.now(UTC), wait_s))
+                    healthy()
+
+        run_supervised("scheduler", work, stop)
     except CarehubError as exc:
         logger.exception("scheduler cannot run", extra={"error": str(exc)})
         return 1

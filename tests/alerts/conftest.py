@@ -8,6 +8,8 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from alerts import store
+from alerts.rules import Severity
 from tests.ingest.conftest import World, world  # noqa: F401  (the fixture is shared)
 
 
@@ -39,3 +41,17 @@ def add_route(
         (route_id, practice_id, channel, purpose, target, secret, min_severity),
     )
     return route_id
+
+
+def bp_c1(registered: World, home: int = 0, sys_mean: float = 190) -> store.AlertSpec:
+    """A critical BP-C1 alert for one home's patient, as the hook would raise it."""
+    return store.AlertSpec(
+        practice_id=str(registered.practice_id),
+        category="clinical",
+        rule_id="BP-C1",
+        rule_version=1,
+        severity=Severity.CRITICAL,
+        thresholds={"sys_ge": 180, "dia_ge": 120},
+        observed={"sys_mean": sys_mean, "dia_mean": 125},
+        patient_id=str(registered.homes[home].patient_id),
+    )

@@ -11,12 +11,13 @@ import psycopg
 import pytest
 
 import alerts.rules
+from alerts import store
 from alerts.hook import AlertEvaluation
 from alerts.rules import SYS, Rule, Severity
 from core.topics import Topics
 from ingest.batch import BatchResult, Delivery
 from ingest.validation import ValidationLimits, parse_readings_message
-from ingest.writer import ReadingWriter
+from ingest.writer import ReadingWriter, StorageRejected
 from tests.alerts.conftest import add_route
 from tests.ingest.conftest import World, bp_reading, envelope, weight_reading
 
@@ -127,3 +128,52 @@ def test_a_defective_rule_is_recorded_and_the_reading_and_other_rules_survive(
     assert db.execute("SELECT rule_id, error FROM alert_evaluation_failures").fetchall() == [
         ("BP-X9", "ZeroDivisionError: rule arithmetic went wrong")
     ]
+
+
+class FailsAfterAlerts:
+    """A later hook that fails: the whole transaction, readings and alerts, must roll back."""
+
+    name = "fails-after-alerts"
+
+    def on_stored(self, conn: psycopg.Connection[Any], readings: list[Any]) -> None:
+        raise ZeroDivisionError("a later hook failed")
+
+
+def test_a_rolled_back_reading_never_has_an_alert(database_url: str, world: World, db: psycopg.Connection[Any]) -> None:
+    w = ReadingWriter(database_url, hooks=[AlertEvaluation(clock=lambda: NOW), FailsAfterAlerts()])
+    try:
+        with pytest.raises(StorageRejected):
+            write(
+                w, world.homes[0].hub_id, envelope([bp_reading("BP0001", NOW - timedelta(minutes=3), sys=200, dia=130)])
+            )
+    finally:
+        w.close()
+    assert db.execute("SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM alerts)").fetchone() == (0, 0)
+
+
+def test_a_patient_whose_findings_cannot_be_stored_does_not_cost_the_others_theirs(
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken_patient = str(world.homes[0].patient_id)
+    real_apply = store.apply_finding
+
+    def apply(conn: psycopg.Connection[Any], practice_id: str, patient_id: str, *args: Any, **kw: Any) -> Any:
+        if patient_id == broken_patient:
+            conn.execute("SELECT 1/0")  # a non-transient database error, as a constraint violation would be
+        return real_apply(conn, practice_id, patient_id, *args, **kw)
+
+    monkeypatch.setattr(store, "apply_finding", apply)
+    at = NOW - timedelta(minutes=4)
+    # Both homes in one batch, so one transaction: the broken patient's findings roll back to the
+    # savepoint and the batch is redone patient by patient.
+    messages = [
+        (f"carehub/v1/hub/{home.hub_id}/up/readings", envelope([bp_reading(serial, at, sys=190, dia=100)]))
+        for home, serial in zip(world.homes, ("BP0001", "BP0002"), strict=True)
+    ]
+    parsed = [parse_readings_message(TOPICS, t, p, now=NOW, limits=ValidationLimits()) for t, p in messages]
+    result = writer.write(parsed, [Delivery(t, p, NOW) for t, p in messages])
+    assert result.accepted == 2
+    assert alerts_of(db, world.homes[0].patient_id) == []
+    assert [a[0] for a in alerts_of(db, world.homes[1].patient_id)] == ["BP-C1"]
+    failures = db.execute("SELECT rule_id, error LIKE 'DivisionByZero%%' FROM alert_evaluation_failures").fetchall()
+    assert failures == [("*", True)]

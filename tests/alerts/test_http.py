@@ -18,9 +18,9 @@ from fastapi import FastAPI
 
 from alerts import store
 from alerts.http import Actor, build_router
-from alerts.rules import Severity
 from alerts.stream import format_event
 from carehub.local_services import free_port
+from tests.alerts.conftest import bp_c1
 from tests.ingest.conftest import World
 from tests.pipeline import wait_until
 
@@ -90,18 +90,8 @@ def test_a_committed_alert_reaches_the_sse_client_and_lifecycle_routes_work(
     sse = SseClient(f"{api}/alerts/stream")
     try:
         assert sse.connected.wait(20)
-        spec = store.AlertSpec(
-            practice_id=str(world.practice_id),
-            category="clinical",
-            rule_id="BP-C1",
-            rule_version=1,
-            severity=Severity.CRITICAL,
-            thresholds={"sys_ge": 180},
-            observed={"sys_mean": 185},
-            patient_id=str(world.homes[0].patient_id),
-        )
         with db.transaction():
-            alert_id = store.raise_alert(db, spec, datetime.now(UTC)).alert_id
+            alert_id = store.raise_alert(db, bp_c1(world, sys_mean=185), datetime.now(UTC)).alert_id
         wait_until(lambda: sse.events, 20, "the SSE event")
         (first,) = sse.events
         assert first["event"] == "alert"

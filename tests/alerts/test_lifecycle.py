@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -9,10 +10,11 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from alerts import lifecycle, store
+from alerts import lifecycle, service, store
 from alerts.lifecycle import AlertState, Status, TransitionRefused
 from alerts.rules import Severity
 from carehub.cli import main
+from tests.alerts.conftest import add_route, bp_c1
 from tests.ingest.conftest import World
 
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
@@ -75,16 +77,7 @@ def test_alert_4_escalation_is_due(status: Status, minutes: int, snoozed: bool, 
 
 
 def spec(world: World) -> store.AlertSpec:
-    return store.AlertSpec(
-        practice_id=str(world.practice_id),
-        category="clinical",
-        rule_id="BP-C1",
-        rule_version=1,
-        severity=Severity.CRITICAL,
-        thresholds={"sys_ge": 180},
-        observed={"sys_mean": 190},
-        patient_id=str(world.homes[0].patient_id),
-    )
+    return bp_c1(world)
 
 
 def test_repository_lifecycle_and_reopen(db: psycopg.Connection[Any], world: World, clinician: UUID) -> None:
@@ -92,16 +85,16 @@ def test_repository_lifecycle_and_reopen(db: psycopg.Connection[Any], world: Wor
     with db.transaction():
         first = store.raise_alert(db, spec(world), T0)
     assert first.outcome == "opened"
-    store.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=3), note="calling patient")
+    service.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=3), note="calling patient")
     with db.transaction():
         assert store.raise_alert(db, spec(world), T0 + timedelta(minutes=4)) == store.Raised(first.alert_id, "attached")
-    store.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=30), note="recheck normal")
+    service.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=30), note="recheck normal")
     with pytest.raises(TransitionRefused):
-        store.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=31), note=None)
+        service.acknowledge(db, practice, first.alert_id, by=user, at=T0 + timedelta(minutes=31), note=None)
     with db.transaction():
         again = store.raise_alert(db, spec(world), T0 + timedelta(hours=2))
     assert again == store.Raised(first.alert_id, "reopened")
-    store.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(hours=3), note=None)
+    service.resolve(db, practice, first.alert_id, by=user, at=T0 + timedelta(hours=3), note=None)
     with db.transaction():
         later = store.raise_alert(db, spec(world), T0 + timedelta(hours=16))
     assert later.outcome == "opened"
@@ -114,8 +107,8 @@ def test_another_practice_cannot_touch_the_alert(db: psycopg.Connection[Any], wo
     with db.transaction():
         raised = store.raise_alert(db, spec(world), T0)
     other = "00000000-0000-7000-8000-000000000000"
-    with pytest.raises(store.AlertNotFound):
-        store.acknowledge(db, other, raised.alert_id, by=str(clinician), at=T0, note=None)
+    with pytest.raises(service.AlertNotFound):
+        service.acknowledge(db, other, raised.alert_id, by=str(clinician), at=T0, note=None)
 
 
 def test_overrides_are_versioned_with_the_previous_value(
@@ -123,13 +116,25 @@ def test_overrides_are_versioned_with_the_previous_value(
 ) -> None:
     practice, patient = str(world.practice_id), str(world.homes[0].patient_id)
     kw: dict[str, Any] = {"patient_id": patient, "author_id": str(clinician), "at": T0}
-    assert store.set_override(db, practice, "BP-C1", {"sys_ge": 190}, reason="baseline 170s", **kw) == 1
-    assert store.set_override(db, practice, "BP-C1", {"sys_ge": 185}, reason="reviewed", **kw) == 2
+    assert service.set_override(db, practice, "BP-C1", {"sys_ge": 190}, reason="baseline 170s", **kw) == 1
+    assert service.set_override(db, practice, "BP-C1", {"sys_ge": 185}, reason="reviewed", **kw) == 2
     rows = db.execute(
         "SELECT version, params, previous_params, superseded_at IS NULL FROM alert_threshold_overrides ORDER BY version"
     ).fetchall()
     assert rows == [(1, {"sys_ge": 190}, None, False), (2, {"sys_ge": 185}, {"sys_ge": 190}, True)]
     assert store.patient_contexts(db, [patient], T0)[patient].overrides == {"BP-C1": {"sys_ge": 185.0}}
+    with pytest.raises(service.InvalidOverride):
+        service.set_override(db, practice, "BP-C1", {"sys_gt": 185}, reason="typo", **kw)
+    with pytest.raises(service.InvalidOverride):
+        service.set_override(db, practice, "BP-Z9", {"sys_ge": 185}, reason="no such rule", **kw)
+    billing = UUID(int=clinician.int + 1)
+    db.execute(
+        "INSERT INTO users (id, practice_id, email, display_name, role) "
+        "VALUES (%s, %s, 'b@example.org', 'B', 'billing')",
+        (billing, world.practice_id),
+    )
+    with pytest.raises(service.InvalidOverride):
+        service.set_override(db, practice, "BP-C1", {"sys_ge": 170}, reason="x", **(kw | {"author_id": str(billing)}))
 
 
 def test_cli_lists_acknowledges_and_resolves(
@@ -151,3 +156,20 @@ def test_cli_lists_acknowledges_and_resolves(
     assert main(["alerts", "resolve", raised.alert_id, "--practice", practice, "--user", str(clinician)]) == 0
     status = db.execute("SELECT status FROM alerts WHERE id = %s", (raised.alert_id,)).fetchone()
     assert status == ("resolved",)
+
+
+def test_a_more_severe_finding_upgrades_the_open_alert_and_notifies(db: psycopg.Connection[Any], world: World) -> None:
+    route = add_route(db, world.practice_id, "email", "team@example.org")
+    late = replace(bp_c1(world), severity=Severity.WARNING, late=True)
+    with db.transaction():
+        first = store.raise_alert(db, late, T0)
+    with db.transaction():
+        store.raise_alert(db, bp_c1(world), T0 + timedelta(minutes=1))
+        store.raise_alert(db, late, T0 + timedelta(minutes=2))  # a later late one never lowers it
+    row = db.execute("SELECT severity, late FROM alerts WHERE id = %s", (first.alert_id,)).fetchone()
+    assert row == ("critical", False)
+    kinds = db.execute(
+        "SELECT e.kind FROM notification_outbox o JOIN alert_events e ON e.id = o.event_id ORDER BY o.id"
+    )
+    assert [k for (k,) in kinds] == ["opened", "upgraded"]
+    assert db.execute("SELECT DISTINCT route_id FROM notification_outbox").fetchall() == [(route,)]

@@ -19,10 +19,9 @@ from aiosmtpd.handlers import Message
 from alerts import store
 from alerts.delivery import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, retry_delay_s, sign, verify
 from alerts.notifier import Notifier
-from alerts.rules import Severity
 from alerts.settings import NotifierSettings
 from carehub.local_services import free_port
-from tests.alerts.conftest import add_route
+from tests.alerts.conftest import add_route, bp_c1
 from tests.ingest.conftest import World
 from tests.pipeline import wait_until
 
@@ -80,20 +79,7 @@ def smtp() -> Iterator[tuple[Controller, Inbox]]:
 
 def raise_bp_alert(db: psycopg.Connection[Any], world: World) -> str:
     with db.transaction():
-        raised = store.raise_alert(
-            db,
-            store.AlertSpec(
-                practice_id=str(world.practice_id),
-                category="clinical",
-                rule_id="BP-C1",
-                rule_version=1,
-                severity=Severity.CRITICAL,
-                thresholds={"sys_ge": 180, "dia_ge": 120},
-                observed={"sys_mean": 185, "dia_mean": 125},
-                patient_id=str(world.homes[0].patient_id),
-            ),
-            T0,
-        )
+        raised = store.raise_alert(db, bp_c1(world, sys_mean=185), T0)
     return raised.alert_id
 
 

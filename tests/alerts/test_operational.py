@@ -69,3 +69,34 @@ def test_a_stale_will_from_an_older_session_is_ignored() -> None:
     assert operational.accept_status(5, 6)
     assert operational.accept_status(5, 5)
     assert not operational.accept_status(5, 4)
+
+
+@pytest.mark.parametrize(
+    ("today", "start"),
+    [
+        (date(2026, 12, 1), date(2026, 12, 1)),
+        (date(2026, 12, 30), date(2026, 12, 1)),
+        (date(2026, 12, 31), date(2026, 12, 31)),
+    ],
+)
+def test_device_periods_follow_each_other_from_the_first_transmission(today: date, start: date) -> None:
+    assert operational.device_period(date(2026, 12, 1), today) == (start, start + timedelta(days=29))
+
+
+@pytest.mark.parametrize(
+    ("data_days", "remaining_after_today", "today_counted", "expected"),
+    [
+        (14, 1, False, None),  # 14 + 2 = 16: still reachable
+        (14, 0, False, "ADH-3"),  # 14 + 1 = 15
+        (15, 0, True, "ADH-3"),  # 15 + 0 = 15
+        (0, 1, False, "ADH-3"),  # 0 + 2 = 2: 99445 still possible, 99454 not
+        (15, 0, False, None),  # 15 + 1 = 16
+        (0, 0, False, "ADH-4"),  # 0 + 1 = 1
+        (1, 0, True, "ADH-4"),
+        (2, 0, True, "ADH-3"),
+    ],
+)
+def test_adh_3_and_adh_4(data_days: int, remaining_after_today: int, today_counted: bool, expected: str | None) -> None:
+    today = date(2026, 12, 20)
+    end = today + timedelta(days=remaining_after_today)
+    assert rule(operational.billing_reach(data_days, today_counted, today, end)) == expected

@@ -12,7 +12,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from alerts import store
+from alerts import service
 from alerts.scheduler import Scheduler
 from carehub.local_services import IngestProcess, MosquittoBroker
 from tests.alerts.conftest import add_route
@@ -68,7 +68,7 @@ def test_185_over_125_opens_one_critical_alert_and_escalation_follows_acknowledg
     acknowledged = bp_alerts(db, world.homes[0].patient_id)[0][0]
     unacknowledged = bp_alerts(db, world.homes[1].patient_id)[0][0]
     now = datetime.now(UTC)
-    store.acknowledge(db, str(world.practice_id), acknowledged, by=str(clinician), at=now, note="calling")
+    service.acknowledge(db, str(world.practice_id), acknowledged, by=str(clinician), at=now, note="calling")
     scheduler = Scheduler(escalate_after=timedelta(hours=2))
     for hours in (1, 2.5, 4, 8):
         scheduler.tick(db, now + timedelta(hours=hours))

@@ -16,14 +16,13 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts import presence, store
+from alerts import presence, service, store
 from alerts.presence import PresenceConsumer
-from alerts.rules import Severity
 from alerts.scheduler import Scheduler
 from carehub.local_services import MosquittoBroker
 from core.db import connect
 from core.topics import Topics
-from tests.alerts.conftest import add_route
+from tests.alerts.conftest import add_route, bp_c1
 from tests.ingest.conftest import ASSIGNED_FROM, World
 from tests.pipeline import wait_until
 
@@ -32,16 +31,7 @@ TWO_HOURS = timedelta(hours=2)
 
 
 def open_critical(db: psycopg.Connection[Any], world: World, at: datetime, home: int = 0) -> str:
-    spec = store.AlertSpec(
-        practice_id=str(world.practice_id),
-        category="clinical",
-        rule_id="BP-C1",
-        rule_version=1,
-        severity=Severity.CRITICAL,
-        thresholds={"sys_ge": 180},
-        observed={"sys_mean": 190},
-        patient_id=str(world.homes[home].patient_id),
-    )
+    spec = bp_c1(world, home)
     with db.transaction():
         return store.raise_alert(db, spec, at).alert_id
 
@@ -57,7 +47,7 @@ def test_unacknowledged_critical_escalates_once_and_acknowledged_does_not(
     on_call = add_route(db, world.practice_id, "email", "oncall@example.org", purpose="on_call")
     ignored = open_critical(db, world, NOW - TWO_HOURS, home=0)
     handled = open_critical(db, world, NOW - TWO_HOURS, home=1)
-    store.acknowledge(db, str(world.practice_id), handled, by=str(clinician), at=NOW - H1, note=None)
+    service.acknowledge(db, str(world.practice_id), handled, by=str(clinician), at=NOW - H1, note=None)
     scheduler = Scheduler(escalate_after=TWO_HOURS)
     scheduler.tick(db, NOW - timedelta(seconds=1))
     assert events(db, "escalated") == 0
@@ -75,7 +65,7 @@ def test_a_snoozed_alert_escalates_only_after_its_snooze(
     db: psycopg.Connection[Any], world: World, clinician: UUID
 ) -> None:
     alert = open_critical(db, world, NOW - TWO_HOURS)
-    store.snooze(db, str(world.practice_id), alert, by=str(clinician), at=NOW - H1, until=NOW + H1)
+    service.snooze(db, str(world.practice_id), alert, by=str(clinician), at=NOW - H1, until=NOW + H1)
     scheduler = Scheduler(escalate_after=TWO_HOURS)
     assert scheduler.tick(db, NOW).escalated == 0
     assert scheduler.tick(db, NOW + H1).escalated == 1
@@ -146,12 +136,12 @@ def test_events_store_battery_and_dead_letter_rejected_frames(db: psycopg.Connec
         counts = presence.record_events(db, hub, topic, hub_events(frame, battery), NOW)
         presence.record_events(db, hub, topic, hub_events(frame), NOW)  # a redelivery
     assert (counts.dead_letters, counts.telemetry) == (1, 1)
-    (reason, payload, serial) = db.execute("SELECT reason, payload, device_serial FROM dead_letters").fetchone() or ()
-    assert (reason, serial) == ("frame_rejected", "BP0001")
-    assert json.loads(payload)["frame_hex"] == "1e00"
+    (row,) = db.execute("SELECT reason, payload, device_serial FROM dead_letters").fetchall()
+    assert (row[0], row[2]) == ("frame_rejected", "BP0001")
+    assert json.loads(row[1])["frame_hex"] == "1e00"
     Scheduler(escalate_after=TWO_HOURS).tick(db, NOW)
-    rows = db.execute("SELECT rule_id, severity, category, device_id FROM alerts WHERE category = 'operational'")
-    rows = rows.fetchall()
+    query = "SELECT rule_id, severity, category, device_id FROM alerts WHERE category = 'operational'"
+    rows = db.execute(query).fetchall()
     assert rows == [("DEV-2", "critical", "operational", world.homes[0].cuff.id)]
 
 
@@ -255,3 +245,20 @@ def test_presence_over_mqtt_with_two_consumers_sharing_the_work(
     finally:
         publisher.disconnect()
         publisher.loop_stop()
+
+
+def test_adh_3_when_the_device_period_can_no_longer_reach_16_days(db: psycopg.Connection[Any], world: World) -> None:
+    home = world.homes[0]
+    for days_ago in (20, 19):
+        db.execute(
+            """INSERT INTO readings (practice_id, patient_id, device_id, reading_id, metric, value, unit, measured_at,
+                   measured_at_source, received_at, from_device_memory)
+               VALUES (%s, %s, %s, gen_random_uuid(), 188736, 80, 'kg', %s, 'device_clock', %s, false)""",
+            (world.practice_id, home.patient_id, home.scale.id, NOW - timedelta(days=days_ago), NOW),
+        )
+    Scheduler(escalate_after=TWO_HOURS).tick(db, NOW)
+    rows = db.execute("SELECT patient_id, rule_id, observed->>'data_days' FROM alerts WHERE category = 'adherence'")
+    assert sorted(rows.fetchall(), key=str) == sorted(
+        [(home.patient_id, "ADH-2", None), (home.patient_id, "ADH-3", "2"), (world.homes[1].patient_id, "ADH-2", None)],
+        key=str,
+    )
