@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from carehub.commands import db, decode, demo, ingest
+from carehub.commands import db, decode, demo, gateway, ingest
 
-COMMANDS: tuple[ModuleType, ...] = (demo, db, ingest, decode)
+COMMANDS: tuple[ModuleType, ...] = (demo, db, ingest, gateway, decode)
