@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import numpy as np
+import psycopg
 
 from core.domain import DeviceKind
 from core.hub_messages import HubConfig, SecurityMode, WhitelistEntry
@@ -30,6 +32,7 @@ from firmware_sim.devices.pulse_oximeter import fingertip_oximeter
 from firmware_sim.devices.scale import and_uc352ble
 from firmware_sim.devices.thermometer import and_ut201ble
 from firmware_sim.physiology import Condition, PatientProfile, Physiology
+from provisioning import registry
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,45 @@ def desired_config(home: HomeSpec, *, version: int = 1, issued_at: datetime | No
         issued_at=issued_at or datetime.now(UTC),
         whitelist=[whitelist_entry(d) for d in home.devices],
     )
+
+
+def register_home(
+    conn: psycopg.Connection[Any],
+    home: HomeSpec,
+    *,
+    practice_id: UUID,
+    hub_id: str,
+    mrn: str,
+    assigned_from: datetime,
+) -> UUID:
+    """Enrol the home as provisioning does: a patient, the hub, the devices assigned to both."""
+    patient = registry.create_patient(conn, practice_id=practice_id, mrn=mrn, time_zone=home.time_zone)
+    hub = registry.create_hub(conn, practice_id=practice_id, hub_id=hub_id, serial=f"SER-{hub_id}")
+    for spec in home.devices:
+        preset = PRESETS[spec.preset]
+        device = registry.create_device(
+            conn, practice_id=practice_id, serial=spec.serial, kind=preset.kind, ble_address=spec.address
+        )
+        registry.assign_device_to_patient(conn, device=device, patient_id=patient, valid_from=assigned_from)
+        registry.assign_device_to_hub(conn, device=device, hub_id=hub, valid_from=assigned_from)
+    return patient
+
+
+def demo_home(index: int, *, stored: int = 3, measure_every_s: float | None = 20.0, seed: int = 1) -> HomeSpec:
+    """A home with a cuff, a glucometer, a scale and an oximeter; addresses and serials from ``index``."""
+    presets = ("and_ua651ble", "contour", "and_uc352ble", "fingertip_oximeter")
+    prefixes = ("BP", "GL", "SC", "OX")
+    devices = tuple(
+        DeviceSpec(
+            preset,
+            f"{prefix}-R{index:04d}",
+            f"C0:DE:{(index >> 8) & 0xFF:02X}:{index & 0xFF:02X}:00:{n + 1:02X}",
+            stored=stored,
+            seed=seed * 1000 + index * 10 + n,
+        )
+        for n, (preset, prefix) in enumerate(zip(presets, prefixes, strict=True))
+    )
+    return HomeSpec(devices=devices, measure_every_s=measure_every_s, seed=seed * 1000 + index)
 
 
 def build_model(home: HomeSpec, spec: DeviceSpec) -> SimulatedPeripheral:

@@ -155,6 +155,8 @@ class DeviceSession:
         self._connected_at = now()
         self._last_frame_at = 0.0
         self._clock_char: str | None = None
+        self._probing = False
+        self._probe_newest: int | None = None
 
     def _event_fields(self) -> dict[str, Any]:
         return {"device_serial": self.entry.serial, "device_address": self.entry.address}
@@ -208,10 +210,10 @@ class DeviceSession:
             await self._read_clock(client, clock_char)
         for uuid, char in chars.items():
             if uuid in MEASUREMENTS and {"notify", "indicate"} & set(char.properties):
-                await client.start_notify(char, self._on_frame)
+                await client.start_notify(char, self._on_frame, bluez={"use_start_notify": True})
         racp = chars.get(RACP)
         if racp is not None:
-            await client.start_notify(racp, self._on_racp)
+            await client.start_notify(racp, self._on_racp, bluez={"use_start_notify": True})
         if clock_char is not None and self._should_write_clock():
             await self._write_clock(client, clock_char)
         if racp is not None:
@@ -290,17 +292,41 @@ class DeviceSession:
         self._clock = ClockView(self._clock.zone, self._clock.offset, self._clock.threshold, written=True)
         self.report.clock_written = True
 
-    async def _download(self, client: BleakClient, racp: BleakGATTCharacteristic) -> None:
-        cursor = await asyncio.to_thread(self._outbox.racp_cursor, self.entry.serial)
-        if cursor is None:
-            request = RacpRequest(OpCode.REPORT_STORED_RECORDS, Operator.ALL_RECORDS)
-        else:
-            request = RacpRequest.records_from((cursor + 1) & 0xFFFF)
+    async def _racp(self, client: BleakClient, racp: BleakGATTCharacteristic, request: RacpRequest) -> None:
+        self._racp_done.clear()
         await client.write_gatt_char(racp, request.encode(), response=True)
         try:
             await asyncio.wait_for(self._racp_done.wait(), RACP_RESPONSE_TIMEOUT_S)
         except TimeoutError as exc:
+            with contextlib.suppress(BleakError):
+                await client.write_gatt_char(racp, RacpRequest(OpCode.ABORT_OPERATION, Operator.NULL).encode())
             raise DeviceSessionError("no RACP response") from exc
+
+    async def _download(self, client: BleakClient, racp: BleakGATTCharacteristic) -> None:
+        """Reference §5.5 steps 5-8: all records the first time, then those after the cursor; a meter
+        whose newest record is numbered below the cursor was reset, so it is read again in full
+        (deduplication drops what the outbox already holds)."""
+        cursor = await asyncio.to_thread(self._outbox.racp_cursor, self.entry.serial)
+        if cursor is not None:
+            self._probing = True
+            try:
+                await self._racp(client, racp, RacpRequest(OpCode.REPORT_STORED_RECORDS, Operator.LAST_RECORD))
+            finally:
+                self._probing = False
+            newest = self._probe_newest
+            if newest is not None and newest == cursor:
+                self.report.racp_finished = True
+                return
+            if newest is not None and newest < cursor:
+                logger.warning(
+                    "glucometer sequence numbers went back: reading its memory again",
+                    extra={"device_serial": self.entry.serial, "cursor": cursor, "newest": newest},
+                )
+                cursor = None
+        if cursor is None:
+            await self._racp(client, racp, RacpRequest(OpCode.REPORT_STORED_RECORDS, Operator.ALL_RECORDS))
+        else:
+            await self._racp(client, racp, RacpRequest.records_from((cursor + 1) & 0xFFFF))
 
     def _on_racp(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
@@ -380,6 +406,8 @@ class DeviceSession:
             )
             return None
         sequence = decoded.sequence_number if isinstance(decoded, GlucoseMeasurement) else None
+        if sequence is not None and self._probing:
+            self._probe_newest = sequence
         reading_id = str(uuid7(int(frame.at.timestamp() * 1000), os.urandom(10)))
         return build_reading(
             decoded.normalise(),
@@ -390,4 +418,5 @@ class DeviceSession:
             clock=self._clock,
             racp_sequence=sequence,
             battery_pct=self.report.battery_pct,
+            moves_cursor=not self._probing,
         )

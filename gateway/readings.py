@@ -145,8 +145,11 @@ def build_reading(
     clock: ClockView,
     racp_sequence: int | None = None,
     battery_pct: int | None = None,
+    moves_cursor: bool = True,
 ) -> OutboxReading | None:
-    """The outbox reading for a storable frame; None for frames that are not readings."""
+    """The outbox reading for a storable frame; None for frames that are not readings.
+    ``racp_sequence`` is part of the deduplication key; it moves the device's RACP cursor only with
+    ``moves_cursor`` (not for the newest-record probe that precedes a download)."""
     if not normalised.storable or normalised.kind is None or not normalised.observations:
         return None
     unset = ReadingFlag.CLOCK_NOT_SET in normalised.flags
@@ -181,5 +184,5 @@ def build_reading(
         device_serial=device.serial,
         measured_at=resolved.measured_at,
         body=json.dumps(body, separators=(",", ":")).encode(),
-        racp_sequence=racp_sequence,
+        racp_sequence=racp_sequence if moves_cursor else None,
     )

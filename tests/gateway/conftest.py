@@ -14,8 +14,9 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from carehub import simulated_home
 from carehub.local_services import IngestProcess, MosquittoBroker
-from core.domain import DeviceKind
+from carehub.simulated_home import DeviceSpec, HomeSpec
 from gateway.outbox import OutboxReading
 from provisioning import registry
 
@@ -24,41 +25,21 @@ HUB_ID = "hub-gw-0001"
 
 
 @dataclass(frozen=True)
-class HomeDevice:
-    serial: str
-    kind: DeviceKind
-    address: str
-
-
-@dataclass(frozen=True)
 class Home:
     practice_id: UUID
     patient_id: UUID
     hub_id: str
-    devices: tuple[HomeDevice, ...]
 
 
-DEFAULT_DEVICES = (
-    HomeDevice("BP-0001", DeviceKind.BP_CUFF, "C0:DE:00:00:00:01"),
-    HomeDevice("GL-0001", DeviceKind.GLUCOMETER, "C0:DE:00:00:00:02"),
-    HomeDevice("SC-0001", DeviceKind.SCALE, "C0:DE:00:00:00:03"),
-    HomeDevice("OX-0001", DeviceKind.PULSE_OXIMETER, "C0:DE:00:00:00:04"),
-)
+BP_ONLY = HomeSpec(devices=(DeviceSpec("and_ua651ble", "BP-0001", "C0:DE:00:00:00:01"),))
 
 
-def register_home(
-    db: psycopg.Connection[tuple[Any, ...]], devices: tuple[HomeDevice, ...] = DEFAULT_DEVICES, hub_id: str = HUB_ID
-) -> Home:
+def register_home(db: psycopg.Connection[tuple[Any, ...]], spec: HomeSpec = BP_ONLY, hub_id: str = HUB_ID) -> Home:
     practice = registry.create_practice(db, name="Gateway Practice", time_zone="America/New_York")
-    patient = registry.create_patient(db, practice_id=practice, mrn="MRN-GW-1", time_zone="America/New_York")
-    hub = registry.create_hub(db, practice_id=practice, hub_id=hub_id, serial=f"SER-{hub_id}")
-    for device in devices:
-        record = registry.create_device(
-            db, practice_id=practice, serial=device.serial, kind=device.kind, ble_address=device.address
-        )
-        registry.assign_device_to_patient(db, device=record, patient_id=patient, valid_from=ASSIGNED_FROM)
-        registry.assign_device_to_hub(db, device=record, hub_id=hub, valid_from=ASSIGNED_FROM)
-    return Home(practice, patient, hub, devices)
+    patient = simulated_home.register_home(
+        db, spec, practice_id=practice, hub_id=hub_id, mrn=f"MRN-{hub_id}", assigned_from=ASSIGNED_FROM
+    )
+    return Home(practice, patient, hub_id)
 
 
 @pytest.fixture
