@@ -26,6 +26,7 @@ from core.domain import DeviceKind
 from core.hub_messages import HubConfig, SecurityMode, WhitelistEntry
 from firmware_sim.devices.bp_cuff import and_ua651ble
 from firmware_sim.devices.clock import DeviceClock
+from firmware_sim.devices.gatt_table import Security
 from firmware_sim.devices.glucometer import contour_style
 from firmware_sim.devices.peripheral import SimulatedPeripheral
 from firmware_sim.devices.pulse_oximeter import fingertip_oximeter
@@ -64,6 +65,8 @@ class DeviceSpec:
     """Measurements taken before the gateway first meets the device (its memory)."""
     clock_error_s: float = 0.0
     seed: int = 1
+    open_link: bool = False
+    """Serve without bonding even when the preset bonds (lets a test drop and remake links quickly)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,7 @@ def whitelist_entry(spec: DeviceSpec) -> WhitelistEntry:
         kind=preset.kind,
         address=spec.address,
         assignment=f"as-{spec.serial}",
-        security=preset.security,
+        security=SecurityMode.NONE if spec.open_link else preset.security,
         model=preset.model,
     )
 
@@ -158,7 +161,10 @@ def build_model(home: HomeSpec, spec: DeviceSpec) -> SimulatedPeripheral:
     )
     physiology = Physiology(profile, np.random.default_rng(spec.seed))
     clock = DeviceClock.local(first, home.time_zone, error=timedelta(seconds=spec.clock_error_s))
-    model = PRESETS[spec.preset].factory(physiology=physiology, clock=clock, seed=spec.seed, serial=spec.serial)
+    options: dict[str, Any] = {"security": Security()} if spec.open_link else {}
+    model = PRESETS[spec.preset].factory(
+        physiology=physiology, clock=clock, seed=spec.seed, serial=spec.serial, **options
+    )
     for n in range(spec.stored):
         model.measure(t0 - timedelta(minutes=20 * (spec.stored - n)))
     return model

@@ -295,12 +295,21 @@ class DeviceSession:
     async def _racp(self, client: BleakClient, racp: BleakGATTCharacteristic, request: RacpRequest) -> None:
         self._racp_done.clear()
         await client.write_gatt_char(racp, request.encode(), response=True)
+        done = asyncio.ensure_future(self._racp_done.wait())
+        lost = asyncio.ensure_future(self._disconnected.wait())
         try:
-            await asyncio.wait_for(self._racp_done.wait(), RACP_RESPONSE_TIMEOUT_S)
-        except TimeoutError as exc:
-            with contextlib.suppress(BleakError):
-                await client.write_gatt_char(racp, RacpRequest(OpCode.ABORT_OPERATION, Operator.NULL).encode())
-            raise DeviceSessionError("no RACP response") from exc
+            await asyncio.wait((done, lost), timeout=RACP_RESPONSE_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+            lost.cancel()
+        if self._racp_done.is_set():
+            return
+        if self._disconnected.is_set():
+            # What arrived is committed with its cursor; the next connection resumes after it.
+            raise DeviceSessionError("link lost during the RACP download")
+        with contextlib.suppress(BleakError):
+            await client.write_gatt_char(racp, RacpRequest(OpCode.ABORT_OPERATION, Operator.NULL).encode())
+        raise DeviceSessionError("no RACP response")
 
     async def _download(self, client: BleakClient, racp: BleakGATTCharacteristic) -> None:
         """Reference §5.5 steps 5-8: all records the first time, then those after the cursor; a meter

@@ -156,14 +156,19 @@ class DeviceManager:
                     "racp_records": report.racp_records,
                 },
             )
-        except DeviceSessionError as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the supervisor of sessions: a backend may raise anything; retry later
             self.sessions_failed += 1
-            logger.warning("device session failed", extra={"device_serial": entry.serial, "error": str(exc)[:300]})
+            if isinstance(exc, DeviceSessionError):
+                logger.warning("device session failed", extra={"device_serial": entry.serial, "error": str(exc)[:300]})
+            else:
+                logger.exception("device session crashed", extra={"device_serial": entry.serial})
             await self._events.record(
                 HubEventType.DEVICE_ERROR,
                 device_serial=entry.serial,
                 device_address=entry.address,
-                detail=str(exc)[:500],
+                detail=f"{type(exc).__name__}: {exc}"[:500],
             )
         finally:
             self.schedule.finished(entry.serial, self._monotonic(), ok=ok, jitter=self._rng.random())

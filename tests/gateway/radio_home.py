@@ -13,17 +13,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
 import psycopg
-from firmware_sim.radio import VirtualRadio
-from paho.mqtt.enums import CallbackAPIVersion
 
 from carehub.simulated_home import HomeSpec, build_model, desired_config, utc_now
 from core.domain import METRICS
-from core.topics import HubTopic, Topics
 from drivers import DecodeError, decode
 from firmware_sim.devices.outgoing import Outgoing
-from firmware_sim.devices.peripheral import SimulatedPeripheral
+from firmware_sim.radio import VirtualRadio
 from gateway.agent import Gateway
 from gateway.settings import GatewaySettings
 
@@ -33,21 +29,13 @@ RowKey = tuple[str, datetime, int]
 
 @dataclass
 class FrameLog:
-    """Every frame a device model handed to the radio, by serial."""
+    """Every frame each device put on air (the radio's own record), by serial."""
 
-    frames: dict[str, list[Outgoing]] = field(default_factory=dict)
+    peripherals: dict[str, Any] = field(default_factory=dict)
 
-    def watch(self, serial: str, model: SimulatedPeripheral) -> None:
-        sent = self.frames.setdefault(serial, [])
-        for name in ("measure", "write", "transmit"):
-            original = getattr(model, name)
-
-            def spy(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                out = _original(*args, **kwargs)
-                sent.extend(out)
-                return out
-
-            setattr(model, name, spy)
+    @property
+    def frames(self) -> dict[str, list[Outgoing]]:
+        return {serial: list(p.sent) for serial, p in self.peripherals.items()}
 
     def intended_rows(self, zone: ZoneInfo, serials: set[str] | None = None) -> dict[RowKey, float | str]:
         """The rows the database must hold: every intact, storable measurement frame's observations,
@@ -77,25 +65,12 @@ class FrameLog:
 
 def stored_rows(db: psycopg.Connection[tuple[Any, ...]]) -> dict[RowKey, float | str]:
     rows = db.execute(
-        "SELECT d.serial, r.measured_at, r.metric, r.value, r.special FROM readings r JOIN devices d ON d.id = r.device_id"
+        "SELECT d.serial, r.measured_at, r.metric, r.value, r.special"
+        " FROM readings r JOIN devices d ON d.id = r.device_id"
     ).fetchall()
     return {
         (serial, at, metric): (special if special is not None else value) for serial, at, metric, value, special in rows
     }
-
-
-def publish_desired(port: int, topic_root: str, hub_id: str, payload: bytes) -> None:
-    """What provisioning does: the retained desired config on the hub's down/config/desired."""
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        client.publish(
-            Topics(topic_root).hub(hub_id, HubTopic.CONFIG_DESIRED), payload, qos=1, retain=True
-        ).wait_for_publish(10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 @dataclass
@@ -128,11 +103,14 @@ class RunningHome:
 
     async def start_gateway(self, settings: GatewaySettings, *, revisit_s: float = 3600.0) -> Gateway:
         gateway = Gateway.from_settings(settings, backends=self.radio.backends())
+        await self.run_gateway(gateway, revisit_s=revisit_s)
+        return gateway
+
+    async def run_gateway(self, gateway: Gateway, *, revisit_s: float) -> None:
         gateway.devices.schedule.revisit_s = revisit_s
         self.gateway = gateway
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(gateway.run(self.stop), name="gateway")
-        return gateway
 
     async def stop_gateway(self) -> None:
         self.stop.set()
@@ -148,8 +126,8 @@ async def running_home(spec: HomeSpec, now: Callable[[], datetime] = utc_now) ->
         peripherals: dict[str, Any] = {}
         for device in spec.devices:
             model = build_model(spec, device)
-            frames.watch(device.serial, model)
             peripherals[device.serial] = await radio.add_peripheral(model, address=device.address, clock=now)
+        frames.peripherals = peripherals
         home = RunningHome(spec, radio, peripherals, frames)
         try:
             yield home
@@ -169,7 +147,6 @@ __all__ = [
     "FrameLog",
     "RunningHome",
     "desired_config",
-    "publish_desired",
     "running_home",
     "stored_rows",
     "until",

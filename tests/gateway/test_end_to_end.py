@@ -15,8 +15,9 @@ import pytest
 
 from carehub.local_services import IngestProcess, MosquittoBroker
 from carehub.simulated_home import DeviceSpec, HomeSpec, desired_config
+from tests.gateway.cloud import publish_desired
 from tests.gateway.conftest import HUB_ID, register_home
-from tests.gateway.radio_home import publish_desired, running_home, stored_rows, until
+from tests.gateway.radio_home import running_home, stored_rows, until
 
 HOME = HomeSpec(
     devices=(

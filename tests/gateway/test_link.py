@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from carehub.local_services import IngestProcess, MosquittoBroker
 from core.hub_messages import HubConfig, HubState
-from core.topics import HubTopic, Topics
+from core.topics import HubTopic
 from gateway.agent import Gateway
 from gateway.outbox import OutboxReading
 from gateway.settings import GatewaySettings
+from tests.gateway.cloud import Watcher
 from tests.gateway.conftest import HUB_ID, Home, bp_outbox_reading
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
@@ -187,36 +185,6 @@ def test_a_batch_whose_ack_never_comes_is_resent(
     assert stored(db) == expected(rs)
 
 
-class Watcher:
-    """Plays the cloud side of the control plane: publishes desired config and commands, collects
-    what the hub publishes under its up/ tree."""
-
-    def __init__(self, port: int, topic_root: str) -> None:
-        self.topics = Topics(topic_root)
-        self.messages: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(f"{topic_root}/hub/{HUB_ID}/up/#", qos=1)
-        self.client.loop_start()
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append((message.topic.rsplit(f"{HUB_ID}/", 1)[1], json.loads(message.payload)))
-
-    def of(self, suffix: HubTopic) -> list[dict[str, Any]]:
-        with self._lock:
-            return [m for t, m in self.messages if t == suffix.value]
-
-    def publish(self, suffix: HubTopic, payload: bytes, *, retain: bool = False) -> None:
-        self.client.publish(self.topics.hub(HUB_ID, suffix), payload, qos=1, retain=retain).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 def config(version: int) -> bytes:
     return HubConfig.model_validate(
         {
@@ -232,7 +200,7 @@ def config(version: int) -> bytes:
 def test_desired_config_is_applied_once_reported_and_commands_run_once(
     broker: MosquittoBroker, topic_root: str, tmp_path: Path
 ) -> None:
-    watcher = Watcher(broker.port, topic_root)
+    watcher = Watcher(broker.port, topic_root, HUB_ID)
     gateway = Gateway.from_settings(settings_for(broker.port, topic_root, tmp_path / "hub"))
     rs = readings(3)
     gateway.outbox.add(rs, now=T0)
