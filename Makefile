@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := core drivers gateway ingest alerts provisioning firmware_sim api carehub
 
-.PHONY: demo test lint typecheck bench bench-decode bench-ingest bench-gateway install clean ensure-mosquitto
+.PHONY: demo test lint typecheck bench bench-decode bench-ingest bench-radio bench-gateway install clean ensure-mosquitto
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "carehub needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -39,13 +39,16 @@ test: $(STAMP) ensure-mosquitto lint typecheck
 
 ## Benchmarks print ratios against baselines measured in the same run (never timed assertions).
 ## `make bench-ingest ARGS="--messages 5000"` runs one of them with its own options.
-bench: bench-decode bench-ingest bench-gateway
+bench: bench-decode bench-ingest bench-radio bench-gateway
 
 bench-decode: $(STAMP)
 	$(BIN)/python bench/decode.py
 
 bench-ingest: $(STAMP) ensure-mosquitto
 	$(BIN)/python bench/ingest.py $(ARGS)
+
+bench-radio: $(STAMP)
+	$(BIN)/python bench/radio.py $(ARGS)
 
 bench-gateway: $(STAMP) ensure-mosquitto
 	$(BIN)/python bench/gateway.py $(ARGS)

@@ -99,7 +99,8 @@ class VirtualBleakClient(BaseBleakClient):
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         if self._connection is not None:
             return
-        connection = await self.radio.connect(self.address, timeout_s=self._timeout)
+        timeout_s = float(kwargs.get("timeout", self._timeout))  # bleak-retry-connector passes one
+        connection = await self.radio.connect(self.address, timeout_s=timeout_s)
         self._connection = connection
         self._lost = asyncio.get_running_loop().create_future()
         connection.on(Connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(connection))
@@ -125,7 +126,13 @@ class VirtualBleakClient(BaseBleakClient):
             await lost
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
+        """Pair and bond; with a bond already, only encrypt (bleak on BlueZ returns early when the
+        device is already paired)."""
         connection = self._require_connection()
+        if await self.radio.is_bonded(self.address):
+            if not connection.is_encrypted:
+                await self._guard(connection.encrypt())
+            return
         try:
             await self._guard(connection.pair())
         except BaseBumbleError as exc:
@@ -195,17 +202,10 @@ class VirtualBleakClient(BaseBleakClient):
                 return await self._guard(operation())
             except att.ATT_Error as exc:
                 if attempt == 1 and exc.error_code in SECURITY_ERRORS:
-                    await self._raise_security()
+                    await self.pair()  # raise security, as BlueZ does
                     continue
                 raise BleakGATTProtocolError(exc.error_code) from exc
         raise AssertionError("unreachable")
-
-    async def _raise_security(self) -> None:
-        connection = self._require_connection()
-        if await self.radio.is_bonded(self.address):
-            await self._guard(connection.encrypt())
-        else:
-            await self.pair()
 
     async def _guard(self, operation: Awaitable[T]) -> T:
         """Fail an operation as soon as the link drops (bumble would wait for the ATT timeout)."""
@@ -215,9 +215,9 @@ class VirtualBleakClient(BaseBleakClient):
             task.cancel()
             raise NotConnected(self.address)
         await asyncio.wait((task, lost), return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
+        if task.done() and not task.cancelled() and (task.exception() is None or not lost.done()):
             return task.result()
-        task.cancel()
+        task.cancel()  # bumble cancels or fails what was pending on the dropped link
         raise NotConnected(self.address)
 
     def _require_connection(self) -> Connection:

@@ -21,6 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bumble import hci
 from bumble.controller import Controller
@@ -44,17 +45,33 @@ logger = logging.getLogger(__name__)
 LINK_LOST = hci.HCI_CONNECTION_TIMEOUT_ERROR
 """What both controllers report when the supervision timeout expires (Core Vol 4 Part E §7.7.5)."""
 DEVICE_CLOSED = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
+LIVE_EVENTS = ("measure", "control_test")
+"""Model methods that return frames sent live (and counted delivered by the model)."""
+AIR_HOPS = 30
+"""Event-loop turns that carry a PDU from one bumble host to another over the LocalLink, with margin
+(host → controller → link → controller → host → GATT client, each a ``call_soon``)."""
 
 
-class _DisplayedPasskey(PairingDelegate):
-    """The device shows (or has printed on its label) a fixed passkey."""
+ENCRYPTION_KEY_ONLY = PairingDelegate.KeyDistribution.DISTRIBUTE_ENCRYPTION_KEY
+"""A device on a static random address distributes its LTK and no IRK (it has no private address to
+resolve); bumble's central would otherwise scan to resolve the address before every reconnect."""
 
-    def __init__(self, passkey: str) -> None:
-        super().__init__(io_capability=PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY)
-        self._passkey = int(passkey)
+
+class _DeviceAgent(PairingDelegate):
+    """Just Works, or the passkey the device shows (or has printed on its label)."""
+
+    def __init__(self, passkey: str | None) -> None:
+        super().__init__(
+            io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT
+            if passkey is None
+            else PairingDelegate.IoCapability.DISPLAY_OUTPUT_ONLY,
+            local_responder_key_distribution=ENCRYPTION_KEY_ONLY,
+        )
+        self._passkey = passkey
 
     async def generate_passkey(self) -> int:
-        return self._passkey
+        assert self._passkey is not None, "asked for a passkey in Just Works"
+        return int(self._passkey)
 
 
 def advertising_data(advertisement: Advertisement) -> bytes:
@@ -111,7 +128,7 @@ class SimulatedPeripheral:
             sc=True,
             mitm=passkey is not None,
             bonding=True,
-            delegate=_DisplayedPasskey(passkey) if passkey is not None else PairingDelegate(),
+            delegate=_DeviceAgent(passkey),
         )
         services = bumble_services(model.services, self, self.device.gatt_server)
         self.device.add_services(services)
@@ -119,15 +136,21 @@ class SimulatedPeripheral:
             str(c.uuid).lower(): c for s in services for c in s.characteristics
         }
         self.device.on(Device.EVENT_CONNECTION, self._on_connection)
+        self._route_live_frames()
         self._connection: Connection | None = None
         self._outbox: deque[Outgoing] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._pump: asyncio.Task[None] | None = None
+        self._restart: asyncio.Task[None] | None = None
+        """Advertising resuming after a disconnection; awaited, never cancelled, before other HCI
+        commands (a host cancelled mid-command trips over the late Command Complete)."""
         self._advertising = True
+        self.pairings = 0
+        """SMP pairings completed (a bonded central re-encrypts without one)."""
         self.sent: list[Outgoing] = []
-        """Every frame that went on air (an indication once confirmed), oldest first: ground truth."""
+        """Every frame handed to the air, oldest first, with its ground truth (``Outgoing.intended``)."""
 
     # --- lifecycle (used by the radio) ------------------------------------------------------------
 
@@ -139,8 +162,11 @@ class SimulatedPeripheral:
         self._advertising = False
         if self._connection is not None:
             await self.link_loss()
+        await self._restarted()
         await self.device.power_off()
         self._link.remove_controller(self._controller)
+        for name in LIVE_EVENTS:
+            vars(self.model).pop(name, None)
 
     def advertise_now(self) -> None:
         """The next advertising event, now: a central waiting to connect does not wait an interval."""
@@ -148,7 +174,33 @@ class SimulatedPeripheral:
         if advertiser.enabled:
             advertiser.send_advertising_data()
         for advertising_set in self._controller.advertising_sets.values():
-            advertising_set.send_extended_advertising_data()
+            if advertising_set.enabled:
+                advertising_set.send_extended_advertising_data()
+
+    async def settle(self) -> None:
+        """Let a disconnection finish on both sides and advertising resume before a new connection:
+        a central reconnecting at once would otherwise meet the old link's last PDUs."""
+        await self._settle(lambda: self._connection is None and not self._central_connected())
+        await self._restarted()
+        await self._settle(
+            lambda: (
+                self._connection is None
+                and not self._central_connected()
+                and (self.advertising or not self._advertising)
+            )
+        )
+
+    @property
+    def advertising(self) -> bool:
+        """Connectable advertising is on (the device can be connected now)."""
+        return self._controller.le_legacy_advertiser.enabled or any(
+            s.enabled for s in self._controller.advertising_sets.values()
+        )
+
+    @property
+    def controller(self) -> Controller:
+        """The device's virtual controller (for fault injection below the host)."""
+        return self._controller
 
     @property
     def connected(self) -> bool:
@@ -175,23 +227,44 @@ class SimulatedPeripheral:
             if self._connection is None:
                 await self._start_advertising()
             return
+        await self._restarted()
         await self.device.stop_advertising()
         await self.link_loss()
 
     async def notify_pending(self) -> None:
-        """Push what the model has to transmit (queued frames) to the subscribed central."""
+        """Push what the model has to transmit (queued frames) to the subscribed central; returns once
+        the last frame has reached it (an indication confirmed)."""
         if self._connection is None:
             return
         self._idle.clear()
         self._wake.set()
         await self._idle.wait()
+        # A notification has no confirmation: let the link carry the last one to the central's host.
+        await self._settle(lambda: False, rounds=AIR_HOPS)
 
     async def measure(self, at: datetime | None = None) -> list[Outgoing]:
         """Take a measurement now; frames the model sends live go on air. Returns them."""
         frames = self.model.measure(at or self._clock())
-        self._send_later(frames)
         await self.notify_pending()
         return frames
+
+    def _route_live_frames(self) -> None:
+        """``model.measure(at)`` (or a glucometer's ``control_test``) called by anyone — a test, the
+        demo's home life — returns the frames the device sends live, and the model counts them
+        delivered; on the radio they must go on air, so those methods of the model instance are
+        wrapped to queue them (the class is untouched; the wrappers go at power-off).
+        ``notify_pending()`` then returns once they have arrived."""
+        for name in LIVE_EVENTS:
+            if hasattr(self.model, name):
+                setattr(self.model, name, self._on_air(getattr(self.model, name)))
+
+    def _on_air(self, event: Callable[..., list[Outgoing]]) -> Callable[..., list[Outgoing]]:
+        def event_on_air(*args: Any, **kwargs: Any) -> list[Outgoing]:
+            frames = event(*args, **kwargs)
+            self._send_later(frames)
+            return frames
+
+        return event_on_air
 
     # --- AttHandler: the model behind the GATT server -------------------------------------------
 
@@ -220,15 +293,27 @@ class SimulatedPeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         self._connection = connection
-        self.model.connect(self._clock(), peer=connection.peer_address.to_string(False))
+        try:
+            self.model.connect(self._clock(), peer=connection.peer_address.to_string(False))
+        except DeviceUnavailable:
+            # A flat battery: the device goes off the air (set_advertising(True) after replacing it).
+            logger.info("peripheral %s cannot take a connection (battery flat); radio off", self.address)
+            self._advertising = False
+            self._connection = None
+            asyncio.get_running_loop().create_task(connection.disconnect(), name=f"refuse {self.address}")
+            return
         connection.on(Connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection(connection))
         connection.on(Connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, lambda: self._on_encryption(connection))
+        connection.on(Connection.EVENT_PAIRING, lambda _keys: self._on_paired())
         self._pump = asyncio.get_running_loop().create_task(self._run_pump(connection), name=f"pump {self.address}")
 
     def _on_encryption(self, connection: Connection) -> None:
         if connection is self._connection and connection.is_encrypted:
             # SMP has checked the passkey already; the model records the bond and the encrypted link.
             self.model.pair(self._clock(), self.model.security.passkey)
+
+    def _on_paired(self) -> None:
+        self.pairings += 1
 
     def _on_disconnection(self, connection: Connection) -> None:
         if connection is not self._connection:
@@ -242,7 +327,14 @@ class SimulatedPeripheral:
             self._pump = None
         self.model.disconnect(self._clock())
         if self._advertising:
-            asyncio.get_running_loop().create_task(self._start_advertising(), name=f"advertise {self.address}")
+            self._restart = asyncio.get_running_loop().create_task(
+                self._start_advertising(), name=f"advertise {self.address}"
+            )
+
+    async def _restarted(self) -> None:
+        if self._restart is not None:
+            await self._restart
+            self._restart = None
 
     async def _start_advertising(self) -> None:
         if self._advertising and self.device.powered_on and self._connection is None:
@@ -260,6 +352,16 @@ class SimulatedPeripheral:
         self._wake.set()
 
     async def _run_pump(self, connection: Connection) -> None:
+        """Owns this connection's stream: a failure is a simulator bug, logged once, and the device
+        drops the link (a firmware fault) rather than hanging the central."""
+        try:
+            await self._pump_frames(connection)
+        except Exception:
+            logger.exception("peripheral %s: frame pump failed; dropping the link", self.address)
+            self._idle.set()
+            await self.link_loss()
+
+    async def _pump_frames(self, connection: Connection) -> None:
         """Frames go out one at a time; an indication's confirmation releases the next frame."""
         while True:
             if not self._wake.is_set():
@@ -281,11 +383,14 @@ class SimulatedPeripheral:
 
     async def _send(self, connection: Connection, frame: Outgoing) -> None:
         characteristic = self._characteristics[frame.characteristic]
+        self.sent.append(frame)
         if frame.delivery == Delivery.INDICATE:
             await self.device.indicate_subscriber(connection, characteristic, frame.data)
         else:
             await self.device.notify_subscriber(connection, characteristic, frame.data)
-        self.sent.append(frame)
+            # One notification per connection event: the next waits until this one has arrived, so a
+            # stream can be cut between two frames as a fade cuts it.
+            await self._settle(lambda: False, rounds=AIR_HOPS)
 
     def _central_connected(self) -> bool:
         me = bytes(hci.Address(self.address))

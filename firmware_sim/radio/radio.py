@@ -111,6 +111,11 @@ class VirtualRadio:
         await self.central.power_off()
         self._started = False
 
+    @property
+    def controller(self) -> Controller:
+        """The hub adapter's virtual controller (for fault injection below the host)."""
+        return self._controller
+
     def backends(self) -> BleakBackends:
         scanner = type("VirtualBleakScanner", (VirtualBleakScanner,), {"radio": self})
         client = type("VirtualBleakClient", (VirtualBleakClient,), {"radio": self})
@@ -168,15 +173,24 @@ class VirtualRadio:
         peripheral = self._peripherals.get(address)
         if peripheral is None:
             raise BleakDeviceNotFoundError(address, f"Device with address {address} was not found.")
-        async with self._connect_lock:
+        async with self._connect_lock, asyncio.timeout(timeout_s):
+            await peripheral.settle()
+            # The central's controller cannot cancel an LE Create Connection (bumble answers "unknown
+            # command"), so it only starts one once the device advertises: it waits on the air instead.
+            while not peripheral.advertising:
+                await asyncio.sleep(self.advertising_interval_ms / 1000)
             attempt = asyncio.ensure_future(self.central.connect(hci.Address(address)))
-            # The peripheral's next advertising event, now: nothing on this radio waits an interval.
-            asyncio.get_running_loop().call_soon(peripheral.advertise_now)
+            # Once the controller initiates, the peripheral's next advertising event happens now:
+            # nothing on this radio waits an advertising interval to connect.
+            while not attempt.done() and self._controller.pending_le_connection is None:
+                await asyncio.sleep(0)
+            peripheral.advertise_now()
             try:
-                async with asyncio.timeout(timeout_s):
-                    return await attempt
-            except TimeoutError:
-                await self.central.cancel_connection(hci.Address(address))  # type: ignore[no-untyped-call]
+                return await attempt
+            except BaseException:  # timed out (or cancelled): the device went off the air after all
+                attempt.cancel()
+                # What LE Create Connection Cancel would do; the virtual controller lacks it.
+                self._controller.pending_le_connection = None
                 raise
 
     async def is_bonded(self, address: str) -> bool:
@@ -217,4 +231,10 @@ class VirtualRadio:
 
     def _pairing_config(self, connection: Connection) -> PairingConfig:
         passkey = self._passkeys.get(connection.peer_address.to_string(False))
-        return PairingConfig(sc=True, mitm=True, bonding=True, delegate=_HubAgent(passkey))
+        return PairingConfig(
+            sc=True,
+            mitm=True,
+            bonding=True,
+            identity_address_type=PairingConfig.AddressType.RANDOM,
+            delegate=_HubAgent(passkey),
+        )

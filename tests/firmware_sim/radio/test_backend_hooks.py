@@ -55,6 +55,7 @@ BUMBLE_INTERNALS: set[tuple[Any, str]] = {
     (controller.Controller, "le_connections"),
     (controller.Controller, "on_le_disconnected"),
     # a pending connect does not wait an advertising interval
+    (controller.Controller, "pending_le_connection"),
     (controller.Controller, "le_legacy_advertiser"),
     (controller.LegacyAdvertiser, "send_advertising_data"),
     (controller.AdvertisingSet, "send_extended_advertising_data"),

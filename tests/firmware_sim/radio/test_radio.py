@@ -19,8 +19,8 @@ from firmware_sim.devices.glucometer import accu_chek_style
 from firmware_sim.gatt import uuids
 from firmware_sim.gatt.date_time import encode_date_time
 from firmware_sim.physiology import Physiology
-from firmware_sim.radio import VirtualRadio
-from tests.firmware_sim.radio.support import HANG_GUARD_S, assert_decodes_to_intent, clock_at, run
+from firmware_sim.radio import SimulatedPeripheral, VirtualRadio
+from tests.firmware_sim.radio.support import HANG_GUARD_S, assert_decodes_to_intent, clock_at, run, run_on_radio
 
 CUFF = "F0:00:00:00:00:01"
 METER = "F0:00:00:00:00:02"
@@ -108,32 +108,30 @@ def test_and_cuff_indicates_stored_readings_only_after_its_clock_is_written_then
     stamps = [clock.stamp(when) for when in times]  # before the collector sets the clock
     at = t0 + timedelta(days=1)
 
-    async def scenario() -> None:
-        async with VirtualRadio() as radio:
-            peripheral = await radio.add_peripheral(cuff, address=CUFF, clock=clock_at(at))
-            received: list[bytes] = []
-            closed = asyncio.Event()
-            client = BleakClient(CUFF, lambda _c: closed.set(), backend=radio.backends().client)
-            await client.connect()
-            await client.start_notify(uuids.BLOOD_PRESSURE_MEASUREMENT, lambda _c, data: received.append(bytes(data)))
-            # Subscribed (and bonded: the cuff's 0x05 made the client pair), but the clock is not set yet.
-            await peripheral.notify_pending()
-            assert received == []
-            assert cuff.has_unsent_data
-            assert cuff.link is not None  # still connected, waiting for its clock
-            await client.write_gatt_char(uuids.DATE_TIME, encode_date_time(datetime(2026, 1, 16, 7, 0)), response=True)
-            await asyncio.wait_for(closed.wait(), HANG_GUARD_S)  # the cuff drops the link when done
-            assert not client.is_connected
-            assert received == [frame.data for frame in peripheral.sent]
-            intents = [frame.intended for frame in peripheral.sent]
-            assert [i.device_time for i in intents if i is not None] == stamps
-            for data, intended in zip(received, intents, strict=True):
-                assert intended is not None
-                assert intended.from_device_memory
-                assert_decodes_to_intent(decode_measurement(data).normalise(), intended)
-            assert not cuff.has_unsent_data
+    async def scenario(radio: VirtualRadio, peripheral: SimulatedPeripheral) -> None:
+        received: list[bytes] = []
+        closed = asyncio.Event()
+        client = BleakClient(CUFF, lambda _c: closed.set(), backend=radio.backends().client)
+        await client.connect()
+        await client.start_notify(uuids.BLOOD_PRESSURE_MEASUREMENT, lambda _c, data: received.append(bytes(data)))
+        # Subscribed (and bonded: the cuff's 0x05 made the client pair), but the clock is not set yet.
+        await peripheral.notify_pending()
+        assert received == []
+        assert cuff.has_unsent_data
+        assert cuff.link is not None  # still connected, waiting for its clock
+        await client.write_gatt_char(uuids.DATE_TIME, encode_date_time(datetime(2026, 1, 16, 7, 0)), response=True)
+        await asyncio.wait_for(closed.wait(), HANG_GUARD_S)  # the cuff drops the link when done
+        assert not client.is_connected
+        assert received == [frame.data for frame in peripheral.sent]
+        intents = [frame.intended for frame in peripheral.sent]
+        assert [i.device_time for i in intents if i is not None] == stamps
+        for data, intended in zip(received, intents, strict=True):
+            assert intended is not None
+            assert intended.from_device_memory
+            assert_decodes_to_intent(decode_measurement(data).normalise(), intended)
+        assert not cuff.has_unsent_data
 
-    run(scenario)
+    run_on_radio(cuff, CUFF, at, scenario)
 
 
 def test_unknown_address_is_not_found() -> None:
@@ -142,5 +140,28 @@ def test_unknown_address_is_not_found() -> None:
             client = BleakClient("F0:00:00:00:00:99", backend=radio.backends().client)
             with pytest.raises(BleakDeviceNotFoundError):
                 await client.connect()
+
+    run(scenario)
+
+
+def test_two_radios_in_one_loop_are_two_homes_that_do_not_hear_each_other(
+    patient: Physiology, clock: DeviceClock, seed: int, t0: datetime
+) -> None:
+    """Many hubs in one process (the demo, the gateway benchmark) each get their own radio."""
+    near = and_ua651ble(physiology=patient, clock=clock, seed=seed)
+    far = accu_chek_style(physiology=patient, clock=clock, seed=seed)
+
+    async def scenario() -> None:
+        async with VirtualRadio() as home_a, VirtualRadio() as home_b:
+            await home_a.add_peripheral(near, address=CUFF)
+            await home_b.add_peripheral(far, address=METER)
+            seen_a = await BleakScanner.discover(timeout=0.3, backend=home_a.backends().scanner)
+            seen_b = await BleakScanner.discover(timeout=0.3, backend=home_b.backends().scanner)
+            assert [d.address for d in seen_a] == [CUFF]
+            assert [d.address for d in seen_b] == [METER]
+            with pytest.raises(BleakDeviceNotFoundError):
+                await BleakClient(METER, backend=home_a.backends().client).connect()
+            async with BleakClient(CUFF, backend=home_a.backends().client) as client:
+                assert await client.read_gatt_char(uuids.MODEL_NUMBER) == b"UA-651BLE"
 
     run(scenario)
