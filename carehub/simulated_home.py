@@ -33,6 +33,8 @@ from firmware_sim.devices.pulse_oximeter import fingertip_oximeter
 from firmware_sim.devices.scale import and_uc352ble
 from firmware_sim.devices.thermometer import and_ut201ble
 from firmware_sim.physiology import Condition, PatientProfile, Physiology
+from firmware_sim.radio import SimulatedPeripheral as RadioPeripheral
+from firmware_sim.radio import VirtualRadio
 from provisioning import registry
 
 logger = logging.getLogger(__name__)
@@ -171,7 +173,7 @@ def build_model(home: HomeSpec, spec: DeviceSpec) -> SimulatedPeripheral:
 
 
 async def measure_now_and_then(
-    peripherals: list[Any], home: HomeSpec, now: Callable[[], datetime], stop: asyncio.Event
+    peripherals: list[RadioPeripheral], home: HomeSpec, now: Callable[[], datetime], stop: asyncio.Event
 ) -> None:
     """Demo life: every ``measure_every_s`` one device measures; a connected one pushes it at once."""
     if not home.measure_every_s or not peripherals:
@@ -182,9 +184,7 @@ async def measure_now_and_then(
             await asyncio.wait_for(stop.wait(), rng.expovariate(1 / home.measure_every_s))
         if stop.is_set():
             return
-        peripheral = rng.choice(peripherals)
-        peripheral.model.measure(now())
-        await peripheral.notify_pending()
+        await rng.choice(peripherals).measure(now())
 
 
 def utc_now() -> datetime:
@@ -199,8 +199,6 @@ async def serve_simulated_home(
 ) -> None:
     """Start the virtual radio in this loop, put the home's devices on it, and run the gateway on
     the radio's bleak backends until ``stop``."""
-    from firmware_sim.radio import VirtualRadio  # type: ignore[import-not-found,unused-ignore]  # lazily: simulated homes only
-
     home = HomeSpec.load(spec_path)
     async with VirtualRadio() as radio:
         peripherals = [

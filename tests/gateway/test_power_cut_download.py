@@ -75,7 +75,7 @@ def test_sigkill_mid_racp_download_then_restart_loses_and_repeats_nothing(
     from carehub.simulated_home import build_model
 
     meter = build_model(spec, spec.devices[0])
-    expected = sorted(round(r.intended.observations[0].value, 9) for r in _records(meter))  # type: ignore[union-attr]
+    expected = sorted(round(r.intended.observations[0].value, 9) for r in _records(meter))
     stored = sorted(round(v, 9) for (v,) in db.execute("SELECT value FROM readings").fetchall())
     assert stored == expected
 
