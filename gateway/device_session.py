@@ -156,6 +156,7 @@ class DeviceSession:
         self._last_frame_at = 0.0
         self._clock_char: str | None = None
         self._probing = False
+        self._reporting = False
         self._probe_newest: int | None = None
 
     def _event_fields(self) -> dict[str, Any]:
@@ -294,6 +295,13 @@ class DeviceSession:
 
     async def _racp(self, client: BleakClient, racp: BleakGATTCharacteristic, request: RacpRequest) -> None:
         self._racp_done.clear()
+        self._reporting = True
+        try:
+            await self._racp_exchange(client, racp, request)
+        finally:
+            self._reporting = False
+
+    async def _racp_exchange(self, client: BleakClient, racp: BleakGATTCharacteristic, request: RacpRequest) -> None:
         await client.write_gatt_char(racp, request.encode(), response=True)
         done = asyncio.ensure_future(self._racp_done.wait())
         lost = asyncio.ensure_future(self._disconnected.wait())
@@ -428,4 +436,5 @@ class DeviceSession:
             racp_sequence=sequence,
             battery_pct=self.report.battery_pct,
             moves_cursor=not self._probing,
+            from_memory=self._reporting,
         )

@@ -146,10 +146,12 @@ def build_reading(
     racp_sequence: int | None = None,
     battery_pct: int | None = None,
     moves_cursor: bool = True,
+    from_memory: bool = False,
 ) -> OutboxReading | None:
     """The outbox reading for a storable frame; None for frames that are not readings.
     ``racp_sequence`` is part of the deduplication key; it moves the device's RACP cursor only with
-    ``moves_cursor`` (not for the newest-record probe that precedes a download)."""
+    ``moves_cursor`` (not for the newest-record probe that precedes a download). ``from_memory``:
+    the frame is part of a RACP report."""
     if not normalised.storable or normalised.kind is None or not normalised.observations:
         return None
     unset = ReadingFlag.CLOCK_NOT_SET in normalised.flags
@@ -157,7 +159,8 @@ def build_reading(
     flags = set(normalised.flags)
     if resolved.clock_not_set:
         flags.add(ReadingFlag.CLOCK_NOT_SET)
-    from_memory = racp_sequence is not None or resolved.measured_at < connected_at - MEMORY_MARGIN
+    # A RACP report is memory by definition; anything else is memory when it predates the connection.
+    from_memory = from_memory or resolved.measured_at < connected_at - MEMORY_MARGIN
     body: dict[str, Any] = {
         "reading_id": reading_id,
         "device_serial": device.serial,
