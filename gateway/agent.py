@@ -156,6 +156,8 @@ class Gateway:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.scanner.settle()
+            await self.devices.settle()
             self.outbox.close()
 
 

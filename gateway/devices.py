@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bleak import BleakClient
 from bleak.backends.client import BaseBleakClient
@@ -114,6 +114,7 @@ class DeviceManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._clock_sync_pending: set[str] = set()
         self._above_high_water = False
+        self._background: set[asyncio.Task[object]] = set()
         self.reports: list[tuple[str, SessionReport]] = []
         self.sessions_failed = 0
 
@@ -178,15 +179,22 @@ class DeviceManager:
         if result.added:
             self._publisher.kick()
         if result.refused or result.dropped:
-            asyncio.get_running_loop().create_task(
+            self._in_background(
                 self._events.record(HubEventType.OUTBOX_OVERFLOW, count=result.refused + result.dropped)
             )
         above = result.depth >= self.tuning.high_water
         if above and not self._above_high_water:
-            asyncio.get_running_loop().create_task(
-                self._events.record(HubEventType.OUTBOX_HIGH_WATER, count=result.depth)
-            )
+            self._in_background(self._events.record(HubEventType.OUTBOX_HIGH_WATER, count=result.depth))
         self._above_high_water = above
+
+    def _in_background(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self) -> None:
+        """Let events recorded in the background reach the outbox (before it closes)."""
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Owns the session tasks: cancels them on stop."""

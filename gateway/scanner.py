@@ -84,6 +84,10 @@ class Scanner:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def settle(self) -> None:
+        """Let events recorded in the background reach the outbox (before it closes)."""
+        await asyncio.gather(*self._pending, return_exceptions=True)
+
     def detected(self, device: BLEDevice, adv: AdvertisementData) -> None:
         entry = self._keeper.entry_for_address(device.address)
         now = self._monotonic()
