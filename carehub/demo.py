@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TextIO
 from uuid import UUID
 
+from carehub.demo_homes import PROVISIONING_USERNAME, RadioHomes, enrol_radio_homes
 from carehub.local_services import (
     PRODUCTION_MOSQUITTO_ACL,
     AmqttBroker,
@@ -59,6 +60,8 @@ class DemoOptions:
     outage_per_hour: float = 30.0
     faults: FaultMix = field(default_factory=FaultMix.demo)
     seed: int = 1
+    radio_homes: int = 3
+    """Homes with real gateways on the virtual BLE radio, beside the protocol-level hubs."""
 
 
 @contextlib.contextmanager
@@ -128,6 +131,34 @@ def _seed(database_url: str, hubs: int) -> tuple[UUID, list[SimHub]]:
     return practice, fleet
 
 
+@dataclass
+class _RadioDemo:
+    homes: RadioHomes
+    provisioning_password: str
+    workdir: Path
+    practice: UUID
+
+
+def _enrol_radio_homes(
+    database_url: str, options: DemoOptions, workdir: Path, credentials: dict[str, str]
+) -> _RadioDemo:
+    passwords = [new_password() for _ in range(options.radio_homes)]
+    with connect(database_url, application_name="carehub-demo", autocommit=True) as conn:
+        # A practice of their own, so the totals of the protocol-level hubs stay comparable.
+        ble_practice = registry.create_practice(conn, name="Demo BLE Homes Practice", time_zone="America/New_York")
+        homes = enrol_radio_homes(
+            conn,
+            practice_id=ble_practice,
+            count=options.radio_homes,
+            passwords=passwords,
+            assigned_from=datetime.now(UTC) - timedelta(days=31),
+            seed=options.seed,
+        )
+    credentials.update({h.hub_id: h.password for h in homes})
+    credentials[PROVISIONING_USERNAME] = new_password()
+    return _RadioDemo(RadioHomes(homes), credentials[PROVISIONING_USERNAME], workdir, ble_practice)
+
+
 def _stored(database_url: str, practice: UUID) -> int:
     with connect(database_url, application_name="carehub-demo", autocommit=True) as conn:
         row = conn.execute(
@@ -142,7 +173,9 @@ class _Progress:
         self._tty = out.isatty()
         self._last = (time.monotonic(), 0.0)
 
-    def show(self, elapsed: float, stats: FleetStats, workers: list[IngestProcess]) -> dict[str, float]:
+    def show(
+        self, elapsed: float, stats: FleetStats, workers: list[IngestProcess], homes: RadioHomes | None = None
+    ) -> dict[str, float]:
         stored = sum(w.metric("carehub_ingest_readings_stored_total") for w in workers)
         dup = sum(w.metric("carehub_ingest_readings_duplicate_total") for w in workers)
         dead = sum(w.metric("carehub_ingest_dead_letters_total") for w in workers)
@@ -154,13 +187,23 @@ class _Progress:
             f"{rate:7.1f}/s  duplicates {dup:>5.0f}  dead letters {dead:>4.0f}  "
             f"pending {stats.pending:>4}  outages {stats.outages}"
         )
+        if homes is not None:
+            line += f"  | BLE homes: sessions {homes.sessions():>4}  acked {homes.acknowledged():>5}"
         self._out.write(("\r" + line) if self._tty else (line + "\n"))
         self._out.flush()
-        return {"stored": stored, "duplicates": dup, "dead_letters": dead}
+        totals = {"stored": stored, "duplicates": dup, "dead_letters": dead}
+        if homes is not None:
+            totals["gateway_readings_acknowledged"] = homes.acknowledged()
+            totals["gateway_device_sessions"] = homes.sessions()
+        return totals
 
 
 async def _run_hubs(
-    fleet: list[SimHub], settings: HubSimSettings, options: DemoOptions, workers: list[IngestProcess]
+    fleet: list[SimHub],
+    settings: HubSimSettings,
+    options: DemoOptions,
+    workers: list[IngestProcess],
+    radio: _RadioDemo | None = None,
 ) -> tuple[FleetStats, dict[str, float]]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -168,13 +211,24 @@ async def _run_hubs(
         loop.add_signal_handler(sig, stop.set)
     stats = FleetStats()
     fleet_task = asyncio.create_task(run_fleet(fleet, settings, stop, stats=stats))
+    homes_task = None
+    if radio is not None:
+        await radio.homes.publish_desired(settings.port, radio.provisioning_password, settings.topic_root)
+        homes_task = asyncio.create_task(
+            radio.homes.run(port=settings.port, topic_root=settings.topic_root, workdir=radio.workdir, stop=stop),
+            name="radio-homes",
+        )
     progress = _Progress(sys.stdout)
     started = time.monotonic()
     totals: dict[str, float] = {}
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
-        totals = progress.show(time.monotonic() - started, stats, workers)
+        totals = progress.show(time.monotonic() - started, stats, workers, radio.homes if radio else None)
+        if homes_task is not None and homes_task.done():
+            print("\nthe radio homes stopped; stopping (see the log)", flush=True)
+            homes_task.result()
+            stop.set()
         if options.duration_s is not None and time.monotonic() - started >= options.duration_s:
             stop.set()
         if any(w.process.poll() is not None for w in workers):
@@ -182,10 +236,12 @@ async def _run_hubs(
             stop.set()
     print("\nstopping: hubs flush what they hold…", flush=True)
     await fleet_task
+    if homes_task is not None:
+        await homes_task
     # Let ingest finish what is in flight before reading the totals.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        totals = progress.show(time.monotonic() - started, stats, workers)
+        totals = progress.show(time.monotonic() - started, stats, workers, radio.homes if radio else None)
         if stats.pending == 0:
             break
         await asyncio.sleep(0.5)
@@ -202,6 +258,10 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
         credentials = {INGEST_USERNAME: new_password()}
         fleet = [SimHub(h.hub_id, h.devices, h.profile, new_password()) for h in fleet]
         credentials.update({h.hub_id: h.password for h in fleet if h.password})
+        radio = None
+        mosquitto = options.broker != "amqtt" and find_mosquitto() is not None
+        if options.radio_homes and mosquitto:  # the gateway speaks MQTT 5, which amqtt does not
+            radio = _enrol_radio_homes(database_url, options, workdir, credentials)
         broker = _Broker(options.broker, workdir, credentials)
         broker.start()
         print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}", flush=True)
@@ -237,7 +297,12 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
                 seed=options.seed,
             )
             print(f"hubs: {len(fleet)} simulated hubs, about {options.readings_per_s:g} readings/s", flush=True)
-            stats, totals = asyncio.run(_run_hubs(fleet, settings, options, workers))
+            if radio is not None:
+                print(
+                    f"BLE homes: {len(radio.homes.homes)} real gateways on virtual radios, 4 simulated devices each",
+                    flush=True,
+                )
+            stats, totals = asyncio.run(_run_hubs(fleet, settings, options, workers, radio))
         finally:
             _stop_workers(workers)
             broker.stop()
@@ -251,6 +316,10 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
             "acked_rejected": stats.rejected,
             "unacknowledged": stats.pending,
             "hubs": len(fleet),
+            "radio_homes": len(radio.homes.homes) if radio else 0,
+            "gateway_readings_acknowledged": int(totals.get("gateway_readings_acknowledged", 0)),
+            "gateway_device_sessions": int(totals.get("gateway_device_sessions", 0)),
+            "gateway_readings_stored": _stored(database_url, radio.practice) if radio else 0,
             "ingest_workers": len(workers),
             "database": database_name(database_url),
         }

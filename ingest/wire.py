@@ -102,6 +102,39 @@ class ReadingsAck:
             body["error"] = self.error
         return json.dumps(body, separators=(",", ":")).encode()
 
+    @classmethod
+    def from_json(cls, payload: bytes) -> ReadingsAck:
+        """The hub side: parse an ack, keeping every well-formed reading id and skipping the rest
+        (an id the hub does not hold is ignored by it anyway). Raises ``ValueError`` for a payload
+        that is not a JSON object."""
+        body = json.loads(payload)
+        if not isinstance(body, dict):
+            raise ValueError("a readings ack is a JSON object")  # noqa: TRY004 - JSON shape, not a type check
+
+        def ids(key: str) -> list[str]:
+            value = body.get(key)
+            return [i for i in value if isinstance(i, str)] if isinstance(value, list) else []
+
+        rejected_in = body.get("rejected")
+        rejected = [
+            RejectedId(r["reading_id"], str(r.get("reason", "")))
+            for r in (rejected_in if isinstance(rejected_in, list) else [])
+            if isinstance(r, dict) and isinstance(r.get("reading_id"), str)
+        ]
+        batch_id = body.get("batch_id")
+        error = body.get("error")
+        return cls(
+            batch_id if isinstance(batch_id, str) else None,
+            ids("accepted"),
+            ids("duplicate"),
+            rejected,
+            error if isinstance(error, str) else None,
+        )
+
+    def settled_ids(self) -> list[str]:
+        """Every reading id the hub may now delete from its outbox (accepted, duplicate, rejected)."""
+        return [*self.accepted, *self.duplicate, *(r.reading_id for r in self.rejected)]
+
 
 class ValidReadingsEnvelope(ReadingsEnvelope):
     """The same envelope with every reading already well-formed: the fast path validates a whole

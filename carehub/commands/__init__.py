@@ -11,6 +11,7 @@ from carehub.commands import (
     decode,
     demo,
     devices,
+    gateway,
     ingest,
     notifier,
     patients,
@@ -32,4 +33,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     scheduler,
     alerts,
     billing,
+    gateway,
 )

@@ -22,6 +22,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--workers", type=int, default=2, metavar="W", help="ingest worker processes")
     parser.add_argument("--broker", choices=("auto", "mosquitto", "amqtt"), default="auto")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--ble-homes",
+        type=int,
+        default=3,
+        metavar="H",
+        help="homes with real gateways on the virtual BLE radio (default 3; needs mosquitto)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -37,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             broker=args.broker,
             seed=args.seed,
+            radio_homes=args.ble_homes,
         )
     )
     print(json.dumps(summary), flush=True)

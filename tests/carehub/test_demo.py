@@ -56,6 +56,11 @@ def test_demo_with_a_configured_database_and_mosquitto(empty_database: str, mosq
     assert "mosquitto" in out
     assert "password file and ACL" in out
     assert "stored" in out  # the live progress lines
+    # Beside them, homes with real gateways on the virtual BLE radio (device -> GATT -> outbox -> MQTT).
+    assert summary["radio_homes"] == 3
+    assert summary["gateway_device_sessions"] > 0
+    assert summary["gateway_readings_stored"] > 0
+    assert summary["gateway_readings_stored"] == summary["gateway_readings_acknowledged"]
 
 
 def test_demo_with_nothing_configured_uses_embedded_postgres_and_the_in_process_broker() -> None:
