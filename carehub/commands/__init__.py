@@ -6,6 +6,7 @@ from types import ModuleType
 
 from carehub.commands import (
     alerts,
+    api,
     db,
     decode,
     demo,
@@ -16,6 +17,7 @@ from carehub.commands import (
     provisioning_service,
     scheduler,
     shipments,
+    users,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
@@ -30,4 +32,6 @@ COMMANDS: tuple[ModuleType, ...] = (
     notifier,
     scheduler,
     alerts,
+    api,
+    users,
 )
