@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 
 from alerts import store
 from alerts.rules import Severity
@@ -147,7 +148,7 @@ def clock() -> Clock:
 def api_settings(database_url: str) -> ApiSettings:
     return ApiSettings(
         database_url=database_url,
-        api_jwt_secret="test-signing-key-0123456789abcdef-0123456789",
+        api_jwt_secret=SecretStr("test-signing-key-0123456789abcdef-0123456789"),
         api_login_rate_per_minute=1000,
         api_pool_min_size=1,
         api_pool_max_size=4,

@@ -16,7 +16,8 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 def _login(client: TestClient, email: str, password: str = PASSWORD) -> int:
-    return client.post("/auth/login", json={"email": email, "password": password}).status_code
+    status: int = client.post("/auth/login", json={"email": email, "password": password}).status_code
+    return status
 
 
 def test_login_issues_tokens_that_authenticate(client: TestClient, two_practices: World) -> None:

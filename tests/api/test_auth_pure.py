@@ -10,6 +10,7 @@ import jwt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from api.auth.lockout import LockoutPolicy
 from api.auth.passwords import Passwords, WeakPassword
@@ -115,5 +116,5 @@ def test_there_is_no_default_signing_key_outside_demo_mode() -> None:
     with pytest.raises(ValueError, match="JWT_SECRET is required"):
         ApiSettings(database_url="postgresql://x/y")
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        ApiSettings(database_url="postgresql://x/y", api_jwt_secret="short")
+        ApiSettings(database_url="postgresql://x/y", api_jwt_secret=SecretStr("short"))
     assert ApiSettings(database_url="postgresql://x/y", api_demo_mode=True).signing_key()
