@@ -9,20 +9,8 @@ from uuid import UUID
 
 from psycopg.rows import class_row
 
+from api.audit.schemas import AuditEntryOut
 from api.scope import Conn
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    id: int
-    user_id: UUID
-    at: datetime
-    action: str
-    patient_id: UUID | None
-    patient_ids: list[UUID]
-    method: str
-    route: str
-    client_address: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +29,7 @@ _WHERE = (
 )
 
 
-def list_entries(conn: Conn, f: AuditFilter, limit: int, offset: int) -> tuple[list[AuditRow], int]:
+def list_entries(conn: Conn, f: AuditFilter, limit: int, offset: int) -> tuple[list[AuditEntryOut], int]:
     params: dict[str, object] = {
         "patient": f.patient_id,
         "user": f.user_id,
@@ -50,7 +38,7 @@ def list_entries(conn: Conn, f: AuditFilter, limit: int, offset: int) -> tuple[l
         "limit": limit,
         "offset": offset,
     }
-    with conn.cursor(row_factory=class_row(AuditRow)) as cur:
+    with conn.cursor(row_factory=class_row(AuditEntryOut)) as cur:
         rows = cur.execute(
             "SELECT id, user_id, at, action, patient_id, patient_ids, method, route, host(client_address)"
             " AS client_address FROM audit_log"

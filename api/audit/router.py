@@ -32,7 +32,7 @@ def list_audit_entries(
             conn, repository.AuditFilter(patient_id, user_id, start, end), limit, offset
         )
     return Page[AuditEntryOut](
-        items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows],
+        items=rows,
         total=total,
         limit=limit,
         offset=offset,

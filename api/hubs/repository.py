@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from psycopg.rows import class_row
 
+from api.hubs.schemas import HubOut
 from api.scope import Conn
 
 _SELECT = """
@@ -19,22 +17,9 @@ SELECT h.id, h.serial, p.state, p.last_seen_at, p.changed_at, p.outbox_depth,
 """
 
 
-@dataclass(frozen=True, slots=True)
-class HubRow:
-    id: str
-    serial: str
-    state: str | None
-    last_seen_at: datetime | None
-    changed_at: datetime | None
-    outbox_depth: int | None
-    desired_config_version: int | None
-    reported_config_version: int | None
-    reported_config_errors: list[str]
-
-
-def list_hubs(conn: Conn, state: str | None, limit: int, offset: int) -> tuple[list[HubRow], int]:
+def list_hubs(conn: Conn, state: str | None, limit: int, offset: int) -> tuple[list[HubOut], int]:
     where = " WHERE (%s::text IS NULL OR coalesce(p.state, 'unknown') = %s::text)"
-    with conn.cursor(row_factory=class_row(HubRow)) as cur:
+    with conn.cursor(row_factory=class_row(HubOut)) as cur:
         rows = cur.execute(
             _SELECT + where + " ORDER BY h.id LIMIT %s OFFSET %s", (state, state, limit, offset)
         ).fetchall()
@@ -44,6 +29,6 @@ def list_hubs(conn: Conn, state: str | None, limit: int, offset: int) -> tuple[l
     return rows, int(count[0]) if count else 0
 
 
-def get_hub(conn: Conn, hub_id: str) -> HubRow | None:
-    with conn.cursor(row_factory=class_row(HubRow)) as cur:
+def get_hub(conn: Conn, hub_id: str) -> HubOut | None:
+    with conn.cursor(row_factory=class_row(HubOut)) as cur:
         return cur.execute(_SELECT + " WHERE h.id = %s", (hub_id,)).fetchone()

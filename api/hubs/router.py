@@ -24,9 +24,7 @@ def list_hubs(
 ) -> Page[HubOut]:
     with scope.transaction() as conn:
         rows, total = repository.list_hubs(conn, state, limit, offset)
-    return Page[HubOut](
-        items=[HubOut.model_validate(r, from_attributes=True) for r in rows], total=total, limit=limit, offset=offset
-    )
+    return Page[HubOut](items=rows, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{hub_id}", openapi_extra=requires(Permission.HUBS_READ), responses={404: {}})
@@ -35,4 +33,4 @@ def get_hub(hub_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{4,64}$")], scop
         row = repository.get_hub(conn, hub_id)
     if row is None:
         raise HTTPException(status_code=404, detail="no such hub")
-    return HubOut.model_validate(row, from_attributes=True)
+    return row

@@ -4,13 +4,12 @@ security confines them to the user's practice, so no practice filter is repeated
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 from uuid import UUID
 
 from psycopg import sql
 from psycopg.rows import class_row
 
-from api.patients.schemas import PatientSort
+from api.patients.schemas import PatientOut, PatientSort
 from api.scope import Conn
 
 _SORT_COLUMNS = {
@@ -28,18 +27,6 @@ SELECT p.id, p.mrn, p.given_name, p.family_name, p.birth_date, p.time_zone, p.cr
                   WHERE c.patient_id = p.id AND c.resolved_on IS NULL), '{}') AS condition_keys
   FROM patients p
 """
-
-
-@dataclass(frozen=True, slots=True)
-class PatientRow:
-    id: UUID
-    mrn: str
-    given_name: str | None
-    family_name: str | None
-    birth_date: date | None
-    time_zone: str
-    created_at: datetime
-    condition_keys: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +61,7 @@ def _where(f: PatientFilter) -> tuple[sql.Composable, list[object]]:
 
 def list_patients(
     conn: Conn, f: PatientFilter, sort: PatientSort, limit: int, offset: int
-) -> tuple[list[PatientRow], int]:
+) -> tuple[list[PatientOut], int]:
     where, params = _where(f)
     column, direction = _SORT_COLUMNS[sort]
     query = (
@@ -84,14 +71,14 @@ def list_patients(
             sql.Identifier("p", column), sql.SQL(direction)
         )
     )
-    with conn.cursor(row_factory=class_row(PatientRow)) as cur:
+    with conn.cursor(row_factory=class_row(PatientOut)) as cur:
         rows = cur.execute(query, [*params, limit, offset]).fetchall()
     count = conn.execute(sql.SQL("SELECT count(*) FROM patients p") + where, params).fetchone()
     return rows, int(count[0]) if count else 0
 
 
-def get_patient(conn: Conn, patient_id: UUID) -> PatientRow | None:
-    with conn.cursor(row_factory=class_row(PatientRow)) as cur:
+def get_patient(conn: Conn, patient_id: UUID) -> PatientOut | None:
+    with conn.cursor(row_factory=class_row(PatientOut)) as cur:
         return cur.execute(sql.SQL(_SELECT) + sql.SQL(" WHERE p.id = %s"), (patient_id,)).fetchone()
 
 

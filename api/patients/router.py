@@ -17,10 +17,6 @@ from api.scope import Authorized
 router = APIRouter(prefix="/patients", tags=["patients"])
 
 
-def _out(row: repository.PatientRow) -> PatientOut:
-    return PatientOut.model_validate(row, from_attributes=True)
-
-
 @router.get("", openapi_extra=requires(Permission.PATIENTS_READ))
 def list_patients(
     scope: Authorized,
@@ -38,7 +34,7 @@ def list_patients(
             conn, repository.PatientFilter(name, mrn, condition), sort, limit, offset
         )
         scope.audit(conn, "patients.list", patient_ids=[r.id for r in rows])
-    return Page[PatientOut](items=[_out(r) for r in rows], total=total, limit=limit, offset=offset)
+    return Page[PatientOut](items=rows, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{patient_id}", openapi_extra=requires(Permission.PATIENTS_READ), responses={404: {}})
@@ -48,4 +44,4 @@ def get_patient(patient_id: UUID, scope: Authorized) -> PatientOut:
         if row is None:
             raise HTTPException(status_code=404, detail="no such patient")
         scope.audit(conn, "patients.read", patient_id=patient_id)
-    return _out(row)
+    return row

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
 from psycopg.rows import class_row
 
+from api.readings.schemas import DailySummaryOut, ReadingOut
 from api.scope import Conn
 
 _READING_COLUMNS = (
@@ -15,36 +15,10 @@ _READING_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingRow:
-    reading_id: UUID
-    device_id: UUID
-    metric: int
-    value: float | None
-    special: str | None
-    unit: str
-    measured_at: datetime
-    measured_at_source: str
-    from_device_memory: bool
-
-
-@dataclass(frozen=True, slots=True)
-class DailyRow:
-    metric: int
-    day: date
-    observations: int
-    values_count: int
-    min_value: float | None
-    max_value: float | None
-    mean_value: float | None
-    first_measured_at: datetime
-    last_measured_at: datetime
-
-
 def readings_between(
     conn: Conn, patient_id: UUID, start: datetime, end: datetime, metric: int | None, limit: int
-) -> list[ReadingRow]:
-    with conn.cursor(row_factory=class_row(ReadingRow)) as cur:
+) -> list[ReadingOut]:
+    with conn.cursor(row_factory=class_row(ReadingOut)) as cur:
         return cur.execute(
             f"SELECT {_READING_COLUMNS} FROM readings"
             " WHERE patient_id = %s AND measured_at >= %s AND measured_at < %s"
@@ -54,8 +28,8 @@ def readings_between(
         ).fetchall()
 
 
-def latest_per_metric(conn: Conn, patient_id: UUID) -> list[ReadingRow]:
-    with conn.cursor(row_factory=class_row(ReadingRow)) as cur:
+def latest_per_metric(conn: Conn, patient_id: UUID) -> list[ReadingOut]:
+    with conn.cursor(row_factory=class_row(ReadingOut)) as cur:
         return cur.execute(
             f"SELECT DISTINCT ON (metric) {_READING_COLUMNS} FROM readings"
             " WHERE patient_id = %s ORDER BY metric, measured_at DESC",
@@ -63,8 +37,8 @@ def latest_per_metric(conn: Conn, patient_id: UUID) -> list[ReadingRow]:
         ).fetchall()
 
 
-def daily_between(conn: Conn, patient_id: UUID, first: date, last: date, metric: int | None) -> list[DailyRow]:
-    with conn.cursor(row_factory=class_row(DailyRow)) as cur:
+def daily_between(conn: Conn, patient_id: UUID, first: date, last: date, metric: int | None) -> list[DailySummaryOut]:
+    with conn.cursor(row_factory=class_row(DailySummaryOut)) as cur:
         return cur.execute(
             "SELECT metric, day, observations, values_count, min_value, max_value, mean_value,"
             " first_measured_at, last_measured_at FROM reading_daily"

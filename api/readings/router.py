@@ -55,7 +55,7 @@ def list_readings(
         _require_patient(conn, patient_id)
         rows = repository.readings_between(conn, patient_id, lo, hi, metric, limit)
         scope.audit(conn, "readings.read", patient_id=patient_id)
-    return [ReadingOut.model_validate(r, from_attributes=True) for r in rows]
+    return rows
 
 
 @router.get("/daily", openapi_extra=requires(Permission.READINGS_READ), responses={404: {}})
@@ -74,7 +74,7 @@ def daily_summaries(
         _require_patient(conn, patient_id)
         rows = repository.daily_between(conn, patient_id, first, last, metric)
         scope.audit(conn, "readings.daily", patient_id=patient_id)
-    return [DailySummaryOut.model_validate(r, from_attributes=True) for r in rows]
+    return rows
 
 
 @router.get("/latest", openapi_extra=requires(Permission.READINGS_READ), responses={404: {}})
@@ -83,4 +83,4 @@ def latest_readings(patient_id: UUID, scope: Authorized) -> list[ReadingOut]:
         _require_patient(conn, patient_id)
         rows = repository.latest_per_metric(conn, patient_id)
         scope.audit(conn, "readings.latest", patient_id=patient_id)
-    return [ReadingOut.model_validate(r, from_attributes=True) for r in rows]
+    return rows

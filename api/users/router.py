@@ -22,9 +22,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 def list_users(scope: Authorized, limit: Limit = 50, offset: Offset = 0) -> Page[UserOut]:
     with scope.transaction() as conn:
         rows, total = repository.list_users(conn, limit, offset)
-    return Page[UserOut](
-        items=[UserOut.model_validate(r, from_attributes=True) for r in rows], total=total, limit=limit, offset=offset
-    )
+    return Page[UserOut](items=rows, total=total, limit=limit, offset=offset)
 
 
 @router.post("", status_code=201, openapi_extra=requires(Permission.USERS_MANAGE), responses={409: {}})
@@ -49,4 +47,4 @@ def create_user(body: UserCreate, scope: Authorized, ctx: Annotated[ApiContext, 
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     if row is None:  # pragma: no cover - just inserted in this transaction
         raise HTTPException(status_code=500, detail="user not found after creation")
-    return UserOut.model_validate(row, from_attributes=True)
+    return row

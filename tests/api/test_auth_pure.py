@@ -58,37 +58,28 @@ def test_an_access_token_round_trips_and_expires_on_the_callers_clock() -> None:
         read_access_token(KEY, token, now=NOW + timedelta(seconds=906))
 
 
+def _claims(**changes: object) -> dict[str, object]:
+    claims: dict[str, object] = {
+        "iss": "carehub",
+        "aud": "carehub-api",
+        "sub": str(uuid.uuid4()),
+        "prc": str(uuid.uuid4()),
+        "exp": 9e9,
+        "iat": 0,
+    }
+    return {k: v for k, v in (claims | changes).items() if v is not None}
+
+
 @pytest.mark.parametrize(
     "token",
     [
         "not-a-token",
-        jwt.encode({"sub": str(uuid.uuid4()), "prc": str(uuid.uuid4()), "exp": 9e9, "iat": 0}, KEY),  # no aud/iss
-        jwt.encode(
-            {"iss": "carehub", "aud": "carehub-api", "sub": "x", "prc": "y", "exp": 9e9, "iat": 0}, KEY
-        ),  # ids not UUIDs
-        jwt.encode(
-            {
-                "iss": "carehub",
-                "aud": "carehub-api",
-                "sub": str(uuid.uuid4()),
-                "prc": str(uuid.uuid4()),
-                "exp": 9e9,
-                "iat": 0,
-            },
-            b"another-key-another-key-another-key",
-        ),
-        jwt.encode(
-            {
-                "iss": "carehub",
-                "aud": "carehub-api",
-                "sub": str(uuid.uuid4()),
-                "prc": str(uuid.uuid4()),
-                "exp": 9e9,
-                "iat": 0,
-            },
-            KEY,
-            algorithm="HS512",
-        ),
+        jwt.encode(_claims(iss=None, aud=None), KEY),
+        jwt.encode(_claims(sub="x", prc="y"), KEY),  # ids not UUIDs
+        jwt.encode(_claims(prc=None), KEY),
+        jwt.encode(_claims(), b"another-key-another-key-another-key"),
+        jwt.encode(_claims(), KEY * 2, algorithm="HS512"),
+        jwt.encode(_claims(aud="someone-else"), KEY),
     ],
 )
 def test_tokens_that_are_not_ours_are_refused(token: str) -> None:
