@@ -29,7 +29,6 @@ class ApiSettings(DatabaseSettings, ServiceSettings):
     )
     api_pool_min_size: int = Field(default=2, ge=1)
     api_pool_max_size: int = Field(default=10, ge=1)
-    api_page_max_items: int = Field(default=200, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _signing_key(self) -> Self:
