@@ -22,3 +22,12 @@ def list_users(conn: Conn, limit: int, offset: int) -> tuple[list[UserOut], int]
 def get_user(conn: Conn, user_id: UUID) -> UserOut | None:
     with conn.cursor(row_factory=class_row(UserOut)) as cur:
         return cur.execute(_SELECT + " WHERE id = %s", (user_id,)).fetchone()
+
+
+def update_user(conn: Conn, user_id: UUID, *, role: str | None, credential: str | None, active: bool | None) -> bool:
+    cur = conn.execute(
+        "UPDATE users SET role = coalesce(%s, role), credential = coalesce(%s, credential),"
+        " active = coalesce(%s, active) WHERE id = %s",
+        (role, credential, active, user_id),
+    )
+    return cur.rowcount == 1

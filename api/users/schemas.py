@@ -29,3 +29,11 @@ class UserCreate(BaseModel):
     role: Role
     credential: Credential = "none"
     password: str = Field(min_length=12, max_length=1024)
+
+
+class UserChange(BaseModel):
+    """Fields an admin may change; absent fields stay as they are."""
+
+    role: Role | None = None
+    credential: Credential | None = None
+    active: bool | None = None

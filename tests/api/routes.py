@@ -43,12 +43,18 @@ class RouteCase:
         return 200
 
     def url(self, db: Conn, practice: Practice) -> str:
-        values = {"patient_id": str(practice.patient_id), "hub_id": practice.hub_id}
+        values = {
+            "patient_id": str(practice.patient_id),
+            "hub_id": practice.hub_id,
+            "user_id": str(practice.users["billing"]),
+        }
         if "{alert_id}" in self.path:
             values["alert_id"] = raise_test_alert(db, practice, f"BP-M{next(_counter)}", T0 - timedelta(minutes=5))
         return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], self.path)
 
     def body(self) -> dict[str, Any] | None:
+        if self.method == "PATCH":
+            return {"active": True}
         if self.method != "POST":
             return None
         if self.path == "/users":

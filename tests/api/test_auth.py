@@ -135,3 +135,17 @@ def test_admins_create_users_in_their_own_practice_only(client: TestClient, two_
     assert client.post("/users", json=body, headers=headers).status_code == 409
     weak = client.post("/users", json=body | {"email": "w@a.example.org", "password": "short"}, headers=headers)
     assert weak.status_code == 422
+
+
+def test_deactivating_a_user_through_the_api_ends_their_session(client: TestClient, two_practices: World) -> None:
+    a = two_practices.a
+    admin = {"Authorization": f"Bearer {login(client, a.email('admin'))['access_token']}"}
+    clinician = login(client, a.email("clinician"))
+    changed = client.patch(f"/users/{a.users['clinician']}", json={"active": False}, headers=admin)
+    assert changed.status_code == 200
+    assert changed.json()["active"] is False
+    assert client.get("/patients", headers={"Authorization": f"Bearer {clinician['access_token']}"}).status_code == 401
+    assert client.post("/auth/refresh", json={"refresh_token": clinician["refresh_token"]}).status_code == 401
+    assert client.patch(f"/users/{a.users['admin']}", json={"active": False}, headers=admin).status_code == 409
+    promoted = client.patch(f"/users/{a.users['billing']}", json={"role": "clinician"}, headers=admin)
+    assert promoted.json()["role"] == "clinician"
