@@ -4,6 +4,8 @@ with a practice_id is covered, including one created after the migration once th
 
 from __future__ import annotations
 
+import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -12,7 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from core.db import connect
 from tests.api.conftest import World
+from tests.pipeline import wait_until
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -122,10 +126,55 @@ def test_reapplying_covers_a_table_added_later(db: Conn, two_practices: World) -
     assert _practices_seen(db, "later_tenant_table", two_practices.a.id) == {str(two_practices.a.id)}
 
 
+def _role_block(role: str) -> str:
+    sql = (resources.files("core.migrations") / "0400_practice_isolation.sql").read_text()
+    return sql.split("-- The connecting (owner) user")[0].replace("carehub_api", role)
+
+
+def test_concurrent_role_creation_in_two_databases_both_succeed(database_url: str, db: Conn) -> None:
+    # Two migrations in two databases create the cluster-wide role at the same moment: the second
+    # waits on the first's uncommitted role, then must carry on instead of failing. A throwaway role
+    # name keeps the real one untouched for every other test running on this server.
+    role = f"carehub_api_t{secrets.token_hex(4)}"
+    first = connect(database_url, application_name="role-race-1")
+    second = connect(database_url, application_name="role-race-2")
+    errors: list[BaseException] = []
+
+    def run_second() -> None:
+        try:
+            with second.transaction():
+                second.execute(_role_block(role))
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    try:
+        with first.transaction():
+            first.execute(_role_block(role))
+            racer = threading.Thread(target=run_second)
+            racer.start()
+            # the second transaction is now blocked on the first's uncommitted role
+            wait_until(
+                lambda: (
+                    db.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'role-race-2'"
+                        " AND wait_event_type = 'Lock'"
+                    ).fetchone()
+                    == (1,)
+                ),
+                30,
+                "the second CREATE ROLE to wait",
+            )
+        racer.join(30)
+        assert errors == []
+        assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", (role,)).fetchone() == (1,)
+    finally:
+        first.close()
+        second.close()
+        db.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
 def test_role_creation_is_idempotent_across_databases(db: Conn) -> None:
     # The migration ran in the session template and again in this copy's cluster: re-running the
     # guarded block is a no-op, never "role already exists".
-    sql = (resources.files("core.migrations") / "0400_practice_isolation.sql").read_text()
-    guarded = sql.split("-- The connecting (owner) user")[0]
-    db.execute(guarded)
+    db.execute(_role_block("carehub_api"))
     assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'carehub_api'").fetchone() == (1,)
