@@ -35,11 +35,14 @@ $$;
 
 GRANT USAGE ON SCHEMA public TO carehub_api;
 
--- Privileges of carehub_api on a tenant table when not the default (SELECT, INSERT, UPDATE, DELETE):
--- 'NONE' keeps a table out of the API role's reach entirely (credentials, refresh tokens).
+-- Privileges of carehub_api on a tenant table when not the default (SELECT, INSERT, UPDATE, DELETE), as
+-- a GRANT privilege list, column lists allowed ('SELECT (id, email), UPDATE (active)'); 'NONE' keeps a
+-- table out of the API role's reach entirely (refresh tokens).
 CREATE TABLE api_role_table_privileges (
     table_name  text PRIMARY KEY,
-    privileges  text NOT NULL CHECK (privileges ~ '^(NONE|(SELECT|INSERT|UPDATE|DELETE)(, (SELECT|INSERT|UPDATE|DELETE))*)$')
+    privileges  text NOT NULL CHECK (
+        privileges = 'NONE'
+        OR privileges ~ '^(SELECT|INSERT|UPDATE|DELETE)( \([a-z_]+(, [a-z_]+)*\))?(, (SELECT|INSERT|UPDATE|DELETE)( \([a-z_]+(, [a-z_]+)*\))?)*$')
 );
 
 -- The practice the current transaction is scoped to; NULL when unset (then every policy sees nothing).

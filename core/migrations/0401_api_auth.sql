@@ -63,7 +63,12 @@ CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id) WHERE revoked_at IS
 
 -- Authentication runs before a practice is known (as the owner); the API role never touches tokens.
 INSERT INTO api_role_table_privileges (table_name, privileges) VALUES ('refresh_tokens', 'NONE');
--- Admins read, create and update their practice's staff users (RLS keeps them inside it).
-INSERT INTO api_role_table_privileges (table_name, privileges) VALUES ('users', 'SELECT, INSERT, UPDATE');
+-- Admins read, create and update their practice's staff users (RLS keeps them inside it). The API role
+-- can set a password hash but never read one back: a hole in a query cannot dump the hashes.
+INSERT INTO api_role_table_privileges (table_name, privileges)
+VALUES ('users',
+        'SELECT (id, practice_id, email, display_name, role, credential, active, created_at, last_login_at), '
+        'INSERT (id, practice_id, email, display_name, role, credential, active), '
+        'UPDATE (role, credential, active, password_hash, password_changed_at, failed_logins, locked_until)');
 
 SELECT carehub_apply_practice_isolation();

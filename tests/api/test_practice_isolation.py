@@ -88,13 +88,17 @@ def test_the_api_role_cannot_write_into_another_practice(db: Conn, two_practices
             (two_practices.b.id,),
         )
     with as_api(db, two_practices.a.id):
-        updated = db.execute("UPDATE users SET display_name = 'renamed' WHERE practice_id = %s", (two_practices.b.id,))
+        updated = db.execute("UPDATE users SET active = false WHERE practice_id = %s", (two_practices.b.id,))
         assert updated.rowcount == 0
 
 
 def test_the_api_role_cannot_read_credentials_or_tokens(db: Conn, two_practices: World) -> None:
     with as_api(db, two_practices.a.id), pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
         db.execute("SELECT count(*) FROM refresh_tokens")
+    with as_api(db, two_practices.a.id), pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
+        db.execute("SELECT password_hash FROM users")
+    with as_api(db, two_practices.a.id), pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
+        db.execute("SELECT * FROM users")
 
 
 def test_every_table_with_a_practice_id_has_the_policy(db: Conn) -> None:
