@@ -6,6 +6,7 @@ from types import ModuleType
 
 from carehub.commands import (
     alerts,
+    api,
     billing,
     db,
     decode,
@@ -18,6 +19,7 @@ from carehub.commands import (
     provisioning_service,
     scheduler,
     shipments,
+    users,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
@@ -34,4 +36,6 @@ COMMANDS: tuple[ModuleType, ...] = (
     alerts,
     billing,
     gateway,
+    api,
+    users,
 )
