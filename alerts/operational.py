@@ -1,14 +1,16 @@
 """Time-driven rules as pure decisions: device and hub rules (``reference/rpm-ccm-rules.md`` §C.4),
-adherence (§C.3 ADH-1/ADH-2) and which hub status message to believe. The scheduler feeds them rows
+adherence (§C.3 ADH-1..ADH-6) and which hub status message to believe. The scheduler feeds them rows
 and the current time; nothing here reads a clock."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from alerts.rules import Severity
+from billing.case import Program, TimeSpent
 
 RULE_VERSION = 1
 HUB_MISSING_WARNING = timedelta(hours=24)
@@ -121,4 +123,60 @@ def billing_reach(data_days: int, today_counted: bool, today: date, period_end: 
         return Decision("ADH-4", Severity.INFO, {"possible_lt": DAYS_FOR_99445}, observed)
     if possible < DAYS_FOR_99454:
         return Decision("ADH-3", Severity.INFO, {"possible_lt": DAYS_FOR_99454}, observed)
+    return None
+
+
+ADH5_RPM_MINUTES = 10
+ADH5_FROM_DAY = 25
+ADH6_CCM_MINUTES = 20
+ADH6_FROM_DAY = 20
+
+
+@dataclass(frozen=True, slots=True)
+class MonthCareTime:
+    """A patient's care time in the current local month up to and including today."""
+
+    rpm_minutes: int
+    ccm_minutes: int
+    rpm_interactive: bool
+
+
+def month_care_time(spent: Iterable[TimeSpent], today: date) -> MonthCareTime:
+    """Sum billing's minutes per local date (voided and running entries are never among them) over
+    the local month of ``today``, from its first day through ``today``."""
+    rpm = ccm = 0
+    interactive = False
+    for part in spent:
+        if not (part.on.year == today.year and part.on.month == today.month and part.on <= today):
+            continue
+        if part.program is Program.RPM:
+            rpm += part.minutes
+            interactive = interactive or part.interactive
+        else:
+            ccm += part.minutes
+    return MonthCareTime(rpm, ccm, interactive)
+
+
+def rpm_without_interaction(care: MonthCareTime, today: date) -> Decision | None:
+    """ADH-5: from local day 25 of the month, RPM minutes ≥ 10 but no interactive communication
+    logged this month (99457 needs one; the rest of the month is left to make the call)."""
+    if today.day >= ADH5_FROM_DAY and care.rpm_minutes >= ADH5_RPM_MINUTES and not care.rpm_interactive:
+        return Decision(
+            "ADH-5",
+            Severity.INFO,
+            {"rpm_minutes_ge": ADH5_RPM_MINUTES, "from_day": ADH5_FROM_DAY},
+            {"rpm_minutes": care.rpm_minutes, "interactive": False, "local_date": today.isoformat()},
+        )
+    return None
+
+
+def ccm_minutes_short(care: MonthCareTime, today: date) -> Decision | None:
+    """ADH-6: from local day 20 of the month, fewer than 20 CCM minutes this month (99490)."""
+    if today.day >= ADH6_FROM_DAY and care.ccm_minutes < ADH6_CCM_MINUTES:
+        return Decision(
+            "ADH-6",
+            Severity.INFO,
+            {"ccm_minutes_lt": ADH6_CCM_MINUTES, "from_day": ADH6_FROM_DAY},
+            {"ccm_minutes": care.ccm_minutes, "local_date": today.isoformat()},
+        )
     return None

@@ -4,7 +4,9 @@
 - escalation of unacknowledged critical alerts to the practice's on-call routes (ALERT-4),
 - hub offline / lost (DEV-3, DEV-4), device battery, clock offset and silence (DEV-1, 2, 4, 5),
 - adherence ADH-1 / ADH-2 (no reading for 3 / 7 consecutive local days) and ADH-3 / ADH-4 (the 30-day
-  device period can no longer reach 16 / 2 data days).
+  device period can no longer reach 16 / 2 data days),
+- care time ADH-5 / ADH-6 (RPM minutes without an interactive communication from local day 25; fewer
+  than 20 CCM minutes from local day 20), from billing's care time of the patient's local month.
 
 Several replicas may run at once. Each task takes a transaction-scoped advisory lock with
 ``pg_try_advisory_xact_lock`` and is skipped by a replica that does not get it; underneath, rows are
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -27,6 +30,7 @@ from alerts import operational, store
 from alerts.operational import Decision
 from alerts.rules import DISQUALIFYING_FLAGS, Finding, Severity
 from alerts.rules import Action as FindingAction
+from billing import repository
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ class Scheduler:
             ("hubs", self._hubs),
             ("devices", self._devices),
             ("adherence", self._adherence),
+            ("care_time", self._care_time),
         ]
         for name, task in tasks:
             with conn.transaction():
@@ -174,6 +179,42 @@ class Scheduler:
             if reach is not None:
                 decisions[(patient_id, reach.rule_id)] = _spec(reach, practice_id, "adherence", patient_id=patient_id)
         self._sync(conn, now, result, "patient", ("ADH-1", "ADH-2", "ADH-3", "ADH-4"), decisions)
+
+    def _care_time(self, conn: Conn, now: datetime, result: TickResult) -> None:
+        """ADH-5 for patients with an active RPM enrollment, ADH-6 for an active CCM one, on their
+        local date. Minutes come from :func:`billing.repository.time_spent` (finished, non-voided
+        entries split at local midnight), one query per practice and local month."""
+        rows = conn.execute(
+            """SELECT p.id::text, p.practice_id::text, t.today,
+                      bool_or(e.program = 'rpm'), bool_or(e.program = 'ccm')
+                 FROM patients p
+                 CROSS JOIN LATERAL (SELECT (%s::timestamptz AT TIME ZONE p.time_zone)::date AS today) t
+                 JOIN program_enrollments e ON e.patient_id = p.id AND e.starts_on <= t.today
+                      AND (e.ends_on IS NULL OR e.ends_on >= t.today)
+                WHERE extract(day FROM t.today) >= %s
+                GROUP BY p.id, t.today""",
+            (now, min(operational.ADH5_FROM_DAY, operational.ADH6_FROM_DAY)),
+        ).fetchall()
+        by_month: dict[tuple[str, date], list[tuple[str, date, bool, bool]]] = {}
+        for patient_id, practice_id, today, rpm, ccm in rows:
+            by_month.setdefault((practice_id, today.replace(day=1)), []).append((patient_id, today, rpm, ccm))
+        decisions: dict[tuple[str, str], store.AlertSpec] = {}
+        zones: dict[str, dict[UUID, str]] = {}
+        for (practice_id, month), patients in by_month.items():
+            if practice_id not in zones:
+                zones[practice_id] = {p.id: p.time_zone for p in repository.patients(conn, UUID(practice_id))}
+            spent = repository.time_spent(conn, UUID(practice_id), month, zones[practice_id])
+            for patient_id, today, rpm, ccm in patients:
+                care = operational.month_care_time(spent.get(UUID(patient_id), ()), today)
+                for decision in (
+                    operational.rpm_without_interaction(care, today) if rpm else None,
+                    operational.ccm_minutes_short(care, today) if ccm else None,
+                ):
+                    if decision is not None:
+                        decisions[(patient_id, decision.rule_id)] = _spec(
+                            decision, practice_id, "adherence", patient_id=patient_id
+                        )
+        self._sync(conn, now, result, "patient", ("ADH-5", "ADH-6"), decisions)
 
     def _sync(
         self,

@@ -1,12 +1,16 @@
-"""§C.3/§C.4 time-driven rules at their boundaries (DEV-n, ADH-n), and stale-Will handling."""
+"""§C.3/§C.4 time-driven rules at their boundaries (DEV-n, ADH-n incl. the care-time rules ADH-5/6), and
+stale-Will handling."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alerts import operational
+from billing.case import Performer, Program, TimeSpent
 
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -100,3 +104,70 @@ def test_adh_3_and_adh_4(data_days: int, remaining_after_today: int, today_count
     today = date(2026, 12, 20)
     end = today + timedelta(days=remaining_after_today)
     assert rule(operational.billing_reach(data_days, today_counted, today, end)) == expected
+
+
+def spent(day: date, minutes: int, program: Program, interactive: bool = False) -> TimeSpent:
+    return TimeSpent(day, minutes, program, Performer.CLINICAL_STAFF, interactive)
+
+
+DEC = date(2026, 12, 1)
+
+
+@pytest.mark.parametrize(
+    ("day", "minutes", "interactive", "expected"),
+    [(24, 10, False, None), (25, 10, False, "ADH-5"), (26, 10, False, "ADH-5"), (31, 10, False, "ADH-5"),
+     (25, 9, False, None), (26, 9, False, None), (25, 11, False, "ADH-5"),
+     (25, 10, True, None), (26, 30, True, None)],
+)  # fmt: skip
+def test_adh_5_rpm_minutes_without_interaction_from_day_25(
+    day: int, minutes: int, interactive: bool, expected: str | None
+) -> None:
+    today = DEC.replace(day=day)
+    care = operational.month_care_time([spent(DEC.replace(day=3), minutes, Program.RPM, interactive)], today)
+    assert rule(operational.rpm_without_interaction(care, today)) == expected
+
+
+@pytest.mark.parametrize(
+    ("day", "minutes", "expected"),
+    [(19, 0, None), (19, 19, None), (20, 19, "ADH-6"), (21, 19, "ADH-6"), (20, 0, "ADH-6"), (31, 19, "ADH-6"),
+     (20, 20, None), (21, 20, None), (20, 21, None)],
+)  # fmt: skip
+def test_adh_6_ccm_minutes_short_from_day_20(day: int, minutes: int, expected: str | None) -> None:
+    today = DEC.replace(day=day)
+    care = operational.month_care_time([spent(DEC.replace(day=2), minutes, Program.CCM)] if minutes else [], today)
+    assert rule(operational.ccm_minutes_short(care, today)) == expected
+
+
+def test_month_care_time_counts_only_this_local_month_up_to_today() -> None:
+    parts = [
+        spent(date(2026, 11, 30), 30, Program.CCM),  # last month
+        spent(date(2026, 12, 1), 7, Program.CCM),
+        spent(date(2026, 12, 20), 5, Program.CCM),  # today counts
+        spent(date(2026, 12, 21), 40, Program.CCM),  # not yet
+        spent(date(2026, 12, 2), 4, Program.RPM),
+        spent(date(2026, 12, 3), 6, Program.RPM, interactive=True),
+        spent(date(2027, 12, 3), 50, Program.RPM),  # the same month of another year
+        spent(date(2026, 11, 3), 50, Program.RPM, interactive=True),
+    ]
+    care = operational.month_care_time(parts, date(2026, 12, 20))
+    assert care == operational.MonthCareTime(rpm_minutes=10, ccm_minutes=12, rpm_interactive=True)
+    # CCM minutes never count towards RPM nor an interactive CCM call towards ADH-5
+    only_ccm = operational.month_care_time([spent(DEC, 30, Program.CCM, interactive=True)], date(2026, 12, 25))
+    assert only_ccm == operational.MonthCareTime(0, 30, False)
+
+
+@given(
+    parts=st.lists(
+        st.tuples(st.integers(1, 31), st.integers(0, 60), st.sampled_from(list(Program)), st.booleans()), max_size=8
+    ),
+    day=st.integers(1, 31),
+)
+def test_care_time_rules_match_their_definition(parts: list[tuple[int, int, Program, bool]], day: int) -> None:
+    today = DEC.replace(day=day)
+    care = operational.month_care_time([spent(DEC.replace(day=d), m, p, i) for d, m, p, i in parts], today)
+    upto = [(m, p, i) for d, m, p, i in parts if d <= day]
+    rpm = sum(m for m, p, _ in upto if p is Program.RPM)
+    ccm = sum(m for m, p, _ in upto if p is Program.CCM)
+    talked = any(i for _, p, i in upto if p is Program.RPM)
+    assert (operational.rpm_without_interaction(care, today) is not None) == (day >= 25 and rpm >= 10 and not talked)
+    assert (operational.ccm_minutes_short(care, today) is not None) == (day >= 20 and ccm < 20)
