@@ -184,9 +184,13 @@ class AlertEvaluation:
         pending = store.pending_rules(conn, ids)
         windows = []
         for g in groups:
-            metrics = related_metrics(m for r in g.readings for m in r.values)
-            back = max(lookback(m, patients[g.patient_id]) for m in metrics)
-            windows.append((g.patient_id, g.readings[0].measured_at - back, g.readings[-1].measured_at, metrics))
+            # One window per distinct reach, not the longest for all: a BP reading's pulse needs an
+            # hour of history, not the week BP-I1 needs for SYS/DIA.
+            reach: dict[timedelta, set[int]] = {}
+            for m in related_metrics(m for r in g.readings for m in r.values):
+                reach.setdefault(lookback(m, patients[g.patient_id]), set()).add(m)
+            for back, metrics in reach.items():
+                windows.append((g.patient_id, g.readings[0].measured_at - back, g.readings[-1].measured_at, metrics))
         histories = store.histories(conn, windows)
         for g in groups:
             patient = patients[g.patient_id]

@@ -320,9 +320,9 @@ def patient_contexts(conn: Conn, patient_ids: Iterable[str], at: datetime) -> di
 
 
 def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Iterable[int]]]) -> dict[str, list[Sample]]:
-    """Accepted observations per patient in one query, each patient in its own (since, until] window
-    and metrics: no disqualifying flags (ALERT-1), glucose meter LO/HI as -inf/+inf, other specials
-    left out."""
+    """Accepted observations per patient in one query, each window its own (since, until] and metrics
+    (a patient may have several windows, for disjoint metrics): no disqualifying flags (ALERT-1),
+    glucose meter LO/HI as -inf/+inf, other specials left out."""
     if not windows:
         return {}
     rows = conn.execute(

@@ -97,6 +97,26 @@ def test_confirm_rule_waits_in_pending_and_a_repeat_fires_it(
     assert db.execute("SELECT count(*) FROM alert_pending").fetchone() == (0,)
 
 
+def test_each_metric_gets_the_history_its_rules_reach_in_one_batch(
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any]
+) -> None:
+    """BP-I1 reads a week of SYS/DIA and HR-W1 the last half hour of pulse, from the same batch's
+    history query (one window per reach)."""
+    home = world.homes[0]
+    week = [bp_reading("BP0001", NOW - timedelta(days=d), sys=140, dia=88) for d in (6, 4, 2)]
+    for reading in week:
+        write(writer, home.hub_id, envelope([reading]))
+    assert alerts_of(db, home.patient_id) == []
+    write(
+        writer, home.hub_id, envelope([bp_reading("BP0001", NOW - timedelta(minutes=20), sys=140, dia=88, pulse=125)])
+    )
+    assert [a[0] for a in alerts_of(db, home.patient_id)] == ["BP-I1"]
+    assert db.execute("SELECT rule_id FROM alert_pending").fetchall() == [("HR-W1",)]
+    write(writer, home.hub_id, envelope([bp_reading("BP0001", NOW - timedelta(minutes=5), sys=140, dia=88, pulse=125)]))
+    found = {a[0]: (a[1], a[2], a[5]) for a in alerts_of(db, home.patient_id)}
+    assert found == {"BP-I1": ("info", "open", 5), "HR-W1": ("warning", "open", 2)}
+
+
 def test_heart_failure_weight_gain_uses_the_patient_profile(
     writer: ReadingWriter, world: World, db: psycopg.Connection[Any]
 ) -> None:
