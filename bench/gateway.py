@@ -6,7 +6,12 @@
 - ``home`` / ``fleet`` (need the virtual radio): one gateway with 7 simulated devices in one home, and
   50 gateways with 5 devices each on one radio, end to end through Mosquitto, ingest and PostgreSQL:
   readings/s, the median and p99 time from a device's notification to the row's commit, and the
-  gateway's peak RSS (goal: under 60 MB for one hub with 7 devices)."""
+  gateway's peak RSS (goal: under 60 MB for one hub with 7 devices).
+- ``startup`` (needs only Mosquitto): the peak RSS of ``carehub gateway run`` once it is ready (MQTT
+  connected, outbox open, first scan tried), on the BlueZ path a hub takes (no adapter here: the scan
+  fails and is retried, as on a hub whose adapter is down) and with a simulated home of 7 devices whose
+  whitelist is empty (radio and device models loaded, nothing to download), against a bare
+  ``python -c "import bleak, aiomqtt, sqlite3"`` measured in the same run (the floor)."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import secrets  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import urllib.request  # noqa: E402
 
 from carehub.demo_homes import RadioHome, RadioHomes  # noqa: E402
 from carehub.local_services import IngestProcess, MosquittoBroker, find_mosquitto, free_port  # noqa: E402
@@ -332,6 +338,69 @@ def peak_rss(services: Services) -> None:
     print(f"  the same imports alone: {baseline:.1f} MB; the gateway's working set on top: {rss - baseline:.1f} MB")
 
 
+def startup_rss(workdir: Path) -> None:
+    """Peak RSS of a gateway process up to readiness, with and without a simulated home."""
+    binary = find_mosquitto()
+    if binary is None:
+        raise SystemExit("mosquitto is needed (make bench-gateway installs it, or apt-get install mosquitto)")
+    broker = MosquittoBroker(binary, workdir / "startup-broker")
+    broker.start()
+    try:
+        floor = _vm_hwm_mb_of([sys.executable, "-c", "import bleak, aiomqtt, sqlite3"])
+        print(f"startup peak RSS, floor (python -c 'import bleak, aiomqtt, sqlite3'): {floor:.1f} MB")
+        spec_path = workdir / "startup-home.json"
+        spec_path.write_text(home_spec(0, SEVEN, stored=30, glucose_stored=200).to_json())
+        for label, extra in (
+            ("BlueZ path (a hub)", []),
+            ("simulated home, 7 devices", ["--simulated-home", str(spec_path)]),
+        ):
+            rss = _gateway_ready_rss(broker.port, workdir / f"startup-{len(extra)}", extra)
+            print(f"  gateway run, {label}: {rss:.1f} MB ({rss / floor:.2f}x the floor, +{rss - floor:.1f} MB)")
+    finally:
+        broker.stop()
+
+
+def _gateway_ready_rss(port: int, data_dir: Path, extra: list[str]) -> float:
+    health_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREHUB_")}
+    env.update({f"CAREHUB_{k.upper()}": str(v) for k, v in FAST.items()})
+    env.update(
+        {
+            "CAREHUB_MQTT_PORT": str(port),
+            "CAREHUB_MQTT_USERNAME": f"hub-{secrets.token_hex(3)}",
+            "CAREHUB_MQTT_TOPIC_ROOT": f"bench{secrets.token_hex(3)}/carehub/v1",
+            "CAREHUB_GATEWAY_DATA_DIR": str(data_dir),
+            "CAREHUB_HEALTH_PORT": str(health_port),
+            "CAREHUB_LOG_LEVEL": "WARNING",
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "carehub", "gateway", "run", *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(health_port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"gateway run {extra} did not become ready (exit code {process.poll()})")
+            time.sleep(0.2)
+        time.sleep(2 * FAST["gateway_scan_window_s"])  # a scan or two tried: BlueZ fails here, the radio scans
+        return _vm_hwm_mb(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def _ready(health_port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def _vm_hwm_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -351,7 +420,7 @@ def _vm_hwm_mb_of(argv: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("outbox", "home", "fleet"), default=None)
+    parser.add_argument("--only", choices=("outbox", "startup", "home", "fleet"), default=None)
     parser.add_argument("--outbox-readings", type=int, default=2000)
     parser.add_argument("--fleet-homes", type=int, default=50)
     parser.add_argument(
@@ -362,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}", flush=True)
     if args.only in (None, "outbox"):
         bench_outbox(args.outbox_readings)
-    if args.only == "outbox":
+    if args.only in (None, "startup"):
+        startup_rss(Path(tempfile.mkdtemp(prefix="carehub-bench-gw-startup-")))
+    if args.only in ("outbox", "startup"):
         return 0
     services = Services(args.admin_url, Path(tempfile.mkdtemp(prefix="carehub-bench-gw-")))
     try:
