@@ -12,7 +12,6 @@ keeps for it while it is down."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import queue
@@ -30,6 +29,7 @@ from paho.mqtt.properties import Properties
 from alerts import operational, store
 from alerts.operational import RULE_VERSION
 from alerts.rules import Severity
+from core.dead_letters import store_hub_dead_letter
 from core.hub_messages import HubEvents, HubEventType, HubStatus, InvalidHubMessage, parse_message
 from core.topics import HubTopic, InvalidTopic, Topics
 
@@ -49,13 +49,17 @@ def _dead_letter(
     practice_id: str | None = None,
     device_serial: str | None = None,
 ) -> None:
-    conn.execute(
-        """INSERT INTO dead_letters (practice_id, source, hub_id, topic, device_serial, reason, detail, payload,
-               payload_size, payload_sha256, received_at)
-           VALUES (%s, 'mqtt', %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-        (practice_id, hub_id, topic, device_serial, reason, detail[:2000], payload, len(payload),
-         hashlib.sha256(payload).digest(), at),
-    )  # fmt: skip
+    store_hub_dead_letter(
+        conn,
+        hub_id=hub_id,
+        topic=topic,
+        reason=reason,
+        detail=detail,
+        payload=payload,
+        received_at=at,
+        practice_id=practice_id,
+        device_serial=device_serial,
+    )
 
 
 def _practice_of_hub(conn: Conn, hub_id: str) -> str | None:

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import Field
 
 from core.db import DatabaseUnavailable, connect
+from core.dead_letters import store_hub_dead_letter
 from core.health import HealthServer
 from core.hub_messages import InvalidHubMessage, ReportedConfig, parse_message
 from core.settings import DatabaseSettings, MqttSettings, ServiceSettings
@@ -132,12 +133,23 @@ class ConfigService:
                 topic, payload = self._reports.get_nowait()
             except queue.Empty:
                 return
+            hub_id: str | None = None
             try:
                 hub_id = self._topics.hub_id_of(topic, HubTopic.CONFIG_REPORTED)
                 reported = parse_message(ReportedConfig, payload)
             except (InvalidTopic, InvalidHubMessage) as exc:
+                # Kept, not dropped: a hub that reports garbage is a hub whose configuration is unknown.
                 self.metrics.invalid.inc()
-                logger.warning("ignoring an invalid reported config", extra={"topic": topic[:200], "error": str(exc)})
+                logger.warning("invalid reported config dead-lettered", extra={"hub_id": hub_id, "error": str(exc)})
+                store_hub_dead_letter(
+                    conn,
+                    hub_id=hub_id,
+                    topic=topic,
+                    reason="invalid_reported_config",
+                    detail=str(exc),
+                    payload=payload,
+                    received_at=self._clock(),
+                )
                 continue
             if hub_config.record_reported(conn, hub_id, reported, self._clock()):
                 self.metrics.reported.inc()

@@ -144,6 +144,13 @@ def test_service_publishes_retained_configs_and_records_reports(
         hub.c.publish(f"{topic_root}/hub/hub-cfg-2/up/config/reported", bad.encode(), qos=1, retain=True)
         wait_until(lambda: hub_config.config_status(db, "hub-cfg-2")[0].reported_errors, 15, "reported errors")
         assert not hub_config.config_status(db, "hub-cfg-2")[0].in_sync
+        # A report that is not a ReportedConfig is kept as a dead letter with its reason, not dropped.
+        garbage = b'{"v":1,"version":"four"}'
+        hub.c.publish(f"{topic_root}/hub/hub-cfg-2/up/config/reported", garbage, qos=1, retain=True)
+        dead = "SELECT hub_id, reason, payload FROM dead_letters WHERE reason = 'invalid_reported_config'"
+        wait_until(lambda: db.execute(dead).fetchall(), 15, "invalid report dead-lettered")
+        assert db.execute(dead).fetchall() == [("hub-cfg-2", "invalid_reported_config", garbage)]
+        assert hub_config.config_status(db, "hub-cfg-2")[0].reported_errors  # the last valid report stands
     finally:
         hub.close()
     registry_ = anonymous_service.metrics.registry
