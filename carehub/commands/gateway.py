@@ -60,7 +60,7 @@ async def _run_gateway(settings: GatewaySettings, backends: Any, stop: asyncio.E
         settings.health_host,
         settings.health_port,
         gateway_registry(gateway),
-        {"mqtt": gateway.link.connected.is_set},
+        gateway.readiness,
     )
     health.start()
     logger.info("gateway running", extra={"hub_id": settings.hub_id(), "health_port": health.port})
