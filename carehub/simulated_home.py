@@ -24,10 +24,10 @@ import psycopg
 
 from core.domain import DeviceKind
 from core.hub_messages import HubConfig, SecurityMode, WhitelistEntry
-from firmware_sim.devices.bp_cuff import and_ua651ble
+from firmware_sim.devices.bp_cuff import and_ua651ble, omron_style
 from firmware_sim.devices.clock import DeviceClock
 from firmware_sim.devices.gatt_table import Security
-from firmware_sim.devices.glucometer import contour_style
+from firmware_sim.devices.glucometer import accu_chek_style, contour_style
 from firmware_sim.devices.peripheral import SimulatedPeripheral
 from firmware_sim.devices.pulse_oximeter import fingertip_oximeter
 from firmware_sim.devices.scale import and_uc352ble
@@ -40,12 +40,21 @@ from provisioning import registry
 logger = logging.getLogger(__name__)
 
 
+OMRON_PASSKEY = "123456"
+
+
+def _omron_one_user(*, physiology: Physiology, **options: Any) -> SimulatedPeripheral:
+    return omron_style(users={1: physiology}, passkey=OMRON_PASSKEY, **options)
+
+
 @dataclass(frozen=True, slots=True)
 class Preset:
     factory: Callable[..., SimulatedPeripheral]
     kind: DeviceKind
     security: SecurityMode
     model: str
+    passkey: str | None = None
+    """The code on the device's label (passkey-entry bonding), carried by the whitelist."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -54,8 +63,11 @@ PRESETS: dict[str, Preset] = {
     "and_uc352ble": Preset(and_uc352ble, DeviceKind.SCALE, SecurityMode.BONDED, "UC-352BLE"),
     "fingertip_oximeter": Preset(fingertip_oximeter, DeviceKind.PULSE_OXIMETER, SecurityMode.NONE, "PO60"),
     "and_ut201ble": Preset(and_ut201ble, DeviceKind.THERMOMETER, SecurityMode.BONDED, "UT-201BLE"),
+    "omron": Preset(_omron_one_user, DeviceKind.BP_CUFF, SecurityMode.BONDED, "BP7350", passkey=OMRON_PASSKEY),
+    "accu_chek": Preset(accu_chek_style, DeviceKind.GLUCOMETER, SecurityMode.BONDED, "Accu-Chek Guide", "482913"),
 }
-"""Presets a gateway can serve unattended (the passkey presets need a PIN the whitelist does not carry)."""
+"""Presets a gateway can serve unattended; the passkey ones bond with the code on their label, which
+the whitelist carries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,7 @@ def whitelist_entry(spec: DeviceSpec) -> WhitelistEntry:
         assignment=f"as-{spec.serial}",
         security=SecurityMode.NONE if spec.open_link else preset.security,
         model=preset.model,
+        passkey=None if spec.open_link else preset.passkey,
     )
 
 
