@@ -122,6 +122,7 @@ class Gateway:
                 clock_threshold=timedelta(seconds=settings.gateway_clock_set_threshold_s),
                 reconnect_min_s=settings.gateway_reconnect_min_s,
                 reconnect_max_s=settings.gateway_reconnect_max_s,
+                revisit_s=settings.gateway_revisit_s,
                 high_water=int(settings.gateway_outbox_max_readings * settings.gateway_outbox_high_water_ratio),
             ),
             now=now,

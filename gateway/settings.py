@@ -55,6 +55,9 @@ class GatewaySettings(MqttSettings, ServiceSettings):
     gateway_connect_timeout_s: float = Field(default=20.0, gt=0)
     gateway_reconnect_min_s: float = Field(default=2.0, gt=0)
     gateway_reconnect_max_s: float = Field(default=300.0, gt=0)
+    gateway_revisit_s: float = Field(
+        default=30.0, gt=0, description="A device still advertising after a good session is left alone this long."
+    )
     gateway_device_idle_s: float = Field(
         default=10.0, gt=0, description="A connected device that sends nothing for this long is released."
     )
