@@ -290,19 +290,69 @@ def run_homes(services: Services, label: str, specs: list[HomeSpec]) -> None:
         print(f"  {expected - stored} device records are not stored readings; dead letters by reason: {dict(dead)}")
 
 
+GATEWAY_COMMAND = [sys.executable, "-m", "carehub", "gateway"]
+
+
 def peak_rss(services: Services, bluez_ready_mb: float | None) -> None:
-    """One hub with 7 devices as its own process (``carehub gateway run --simulated-home``) until all
-    their records are in the database; that process also runs the virtual radio and the 7 device
-    models. The gateway's share is that peak minus a same-run baseline: a process with the same
-    imports running the same simulated home (radio, 7 devices advertising) and no gateway."""
+    """The gateway process's peak RSS with one home of 7 devices, until all their records are in the
+    database: first with the radio and devices in another process (``carehub gateway radio``, the
+    gateway on ``--radio-socket``), so the gateway is measured alone; then with everything in one
+    process (``--simulated-home``) against a same-run baseline, a process with the same imports
+    running the same simulated home without a gateway."""
     spec = home_spec(0, SEVEN, stored=30, glucose_stored=200)
+    spec_path = services.workdir / "rss-home.json"
+    spec_path.write_text(spec.to_json())
+    socket_dir = Path(tempfile.mkdtemp(prefix="radio-"))  # a Unix socket path is at most 107 bytes
+    socket = socket_dir / "radio.sock"
+    radio = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "carehub",
+            "gateway",
+            "radio",
+            "--simulated-home",
+            str(spec_path),
+            "--socket",
+            str(socket),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists() and radio.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alone, _ = _rss_serving(services, spec, spec_path, "rss-remote", ["--radio-socket", str(socket)])
+    finally:
+        radio.send_signal(signal.SIGTERM)
+        radio.wait(30)
+    print(f"peak RSS of the gateway process with 7 devices, radio and devices in another process: {alone:.1f} MB")
+    print("  (goal < 60 MB; the gateway talks to the radio process over a Unix socket instead of BlueZ's D-Bus)")
+    together, seconds = _rss_serving(services, spec, spec_path, "rss-hub", ["--simulated-home", str(spec_path)])
+    baseline = _simulator_alone_mb(spec_path, seconds=max(5.0, seconds))
+    print(f"peak RSS with 7 devices, gateway and simulated home in one process: {together:.1f} MB")
+    print(f"  the simulated home alone (same imports, radio and 7 devices advertising, no gateway): {baseline:.1f} MB")
+    print(
+        f"  the difference: {together - baseline:.1f} MB (the bumble state of the 7 links counts on the gateway's"
+        " side, so this is an upper bound of what serving 7 devices adds)"
+    )
+    if bluez_ready_mb is not None:
+        print(
+            f"  cross-check: BlueZ path ready ({bluez_ready_mb:.1f} MB) + the difference ="
+            f" {bluez_ready_mb + together - baseline:.1f} MB"
+        )
+
+
+def _rss_serving(
+    services: Services, spec: HomeSpec, spec_path: Path, label: str, gateway_args: list[str]
+) -> tuple[float, float]:
+    """Run ``carehub gateway run`` with ``gateway_args`` until the home's records are stored; its
+    VmHWM and how long that took."""
     url = services.fresh()
     root = f"bench{secrets.token_hex(3)}/carehub/v1"
     [home] = _enrol(url, [spec])
     worker = services.ingest(url, root)
-    data_dir = services.workdir / "rss-hub"
-    spec_path = services.workdir / "rss-home.json"
-    spec_path.write_text(spec.to_json())
     asyncio.run(RadioHomes([home]).publish_desired(services.broker.port, "unused", root))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAREHUB_")}
     env.update({f"CAREHUB_{k.upper()}": str(v) for k, v in FAST.items()})
@@ -311,22 +361,22 @@ def peak_rss(services: Services, bluez_ready_mb: float | None) -> None:
             "CAREHUB_MQTT_PORT": str(services.broker.port),
             "CAREHUB_MQTT_USERNAME": home.hub_id,
             "CAREHUB_MQTT_TOPIC_ROOT": root,
-            "CAREHUB_GATEWAY_DATA_DIR": str(data_dir),
+            "CAREHUB_GATEWAY_DATA_DIR": str(services.workdir / label),
             "CAREHUB_GATEWAY_TIMEZONE": spec.time_zone,
             "CAREHUB_HEALTH_PORT": str(free_port()),
             "CAREHUB_LOG_LEVEL": "WARNING",
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "carehub", "gateway", "run", "--simulated-home", str(spec_path)],
+        [sys.executable, "-m", "carehub", "gateway", "run", *gateway_args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     expected = _expected_readings([spec])
+    history: list[tuple[float, int]] = []
     try:
         deadline = time.monotonic() + 300
-        history: list[tuple[float, int]] = []
         while time.monotonic() < deadline and process.poll() is None:
             history.append((time.monotonic(), _rows(url)[0]))
             if _settled(history, expected):
@@ -337,18 +387,10 @@ def peak_rss(services: Services, bluez_ready_mb: float | None) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
         worker.stop()
-    baseline = _simulator_alone_mb(spec_path, seconds=max(5.0, history[-1][0] - history[0][0]) if history else 5.0)
-    print(f"peak RSS with 7 devices, gateway and simulated home in one process: {rss:.1f} MB")
-    print(f"  the simulated home alone (same imports, radio and 7 devices advertising, no gateway): {baseline:.1f} MB")
-    print(
-        f"  the gateway's share, serving 7 devices: {rss - baseline:.1f} MB (the difference: bumble connection"
-        " and GATT-server state of the 7 links is counted on the gateway's side, so this is an upper bound)"
-    )
-    if bluez_ready_mb is not None:
-        print(
-            f"  a hub with 7 devices, estimated: <= {bluez_ready_mb + rss - baseline:.1f} MB (goal < 60) = the BlueZ"
-            f" path ready ({bluez_ready_mb:.1f} MB) + the share above (the idle gateway is counted in both)"
-        )
+    stored = history[-1][1] if history else 0
+    if stored < 0.9 * expected:
+        raise SystemExit(f"{label}: only {stored} of {expected} readings arrived; the RSS figure would mean nothing")
+    return rss, history[-1][0] - history[0][0]
 
 
 SIMULATOR_ALONE = """

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -204,14 +204,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-async def serve_simulated_home(
-    settings: Any,
-    spec_path: Path,
-    stop: asyncio.Event,
-    run_gateway: Callable[[Any, Any, asyncio.Event], Any],
-) -> None:
-    """Start the virtual radio in this loop, put the home's devices on it, and run the gateway on
-    the radio's bleak backends until ``stop``."""
+@contextlib.asynccontextmanager
+async def living_home(spec_path: Path, stop: asyncio.Event) -> AsyncIterator[VirtualRadio]:
+    """The home's devices on a virtual radio in this loop, measuring now and then until ``stop``."""
     home = HomeSpec.load(spec_path)
     async with VirtualRadio() as radio:
         peripherals = [
@@ -219,8 +214,28 @@ async def serve_simulated_home(
         ]
         life = asyncio.create_task(measure_now_and_then(peripherals, home, utc_now, stop), name="home-life")
         try:
-            await run_gateway(settings, radio.backends(), stop)
+            yield radio
         finally:
             life.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await life
+
+
+async def serve_simulated_home(
+    settings: Any,
+    spec_path: Path,
+    stop: asyncio.Event,
+    run_gateway: Callable[[Any, Any, asyncio.Event], Any],
+) -> None:
+    """Run the gateway on the bleak backends of the home's radio, in this process, until ``stop``."""
+    async with living_home(spec_path, stop) as radio:
+        await run_gateway(settings, radio.backends(), stop)
+
+
+async def serve_radio(spec_path: Path, socket_path: Path, stop: asyncio.Event) -> None:
+    """The simulated home's radio and devices in this process, served to a gateway in another
+    (``carehub gateway run --radio-socket``) over :mod:`firmware_sim.remote_radio`."""
+    from firmware_sim.remote_radio import RadioServer
+
+    async with living_home(spec_path, stop) as radio:
+        await RadioServer(radio.backends()).serve(socket_path, stop)
