@@ -34,6 +34,7 @@ import secrets  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
 
 from carehub.demo_homes import RadioHome, RadioHomes  # noqa: E402
@@ -245,10 +246,13 @@ def run_homes(services: Services, label: str, specs: list[HomeSpec]) -> None:
     async def scenario() -> float:
         stop = asyncio.Event()
         await homes.publish_desired(services.broker.port, "unused", root)
-        started = time.perf_counter()
         task = asyncio.create_task(
             homes.run(port=services.broker.port, topic_root=root, workdir=services.workdir / label, stop=stop)
         )
+        # The clock starts when every home is built and its gateway started, not while 50 radios with
+        # their devices are still being assembled (tens of seconds that are the simulator's, not the hub's).
+        await asyncio.wait((task, asyncio.ensure_future(homes.running.wait())), return_when=asyncio.FIRST_COMPLETED)
+        started = time.perf_counter()
         deadline = started + 600
         history: list[tuple[float, int]] = []
         while time.perf_counter() < deadline and not task.done():
@@ -286,17 +290,69 @@ def run_homes(services: Services, label: str, specs: list[HomeSpec]) -> None:
         print(f"  {expected - stored} device records are not stored readings; dead letters by reason: {dict(dead)}")
 
 
-def peak_rss(services: Services) -> None:
-    """One hub with 7 devices as its own process (``carehub gateway run --simulated-home``); the
-    process also runs the virtual radio and the 7 device models, so this is an upper bound."""
+GATEWAY_COMMAND = [sys.executable, "-m", "carehub", "gateway"]
+
+
+def peak_rss(services: Services, bluez_ready_mb: float | None) -> None:
+    """The gateway process's peak RSS with one home of 7 devices, until all their records are in the
+    database: first with the radio and devices in another process (``carehub gateway radio``, the
+    gateway on ``--radio-socket``), so the gateway is measured alone; then with everything in one
+    process (``--simulated-home``) against a same-run baseline, a process with the same imports
+    running the same simulated home without a gateway."""
     spec = home_spec(0, SEVEN, stored=30, glucose_stored=200)
+    spec_path = services.workdir / "rss-home.json"
+    spec_path.write_text(spec.to_json())
+    socket_dir = Path(tempfile.mkdtemp(prefix="radio-"))  # a Unix socket path is at most 107 bytes
+    socket = socket_dir / "radio.sock"
+    radio = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "carehub",
+            "gateway",
+            "radio",
+            "--simulated-home",
+            str(spec_path),
+            "--socket",
+            str(socket),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists() and radio.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alone, _ = _rss_serving(services, spec, spec_path, "rss-remote", ["--radio-socket", str(socket)])
+    finally:
+        radio.send_signal(signal.SIGTERM)
+        radio.wait(30)
+    print(f"peak RSS of the gateway process with 7 devices, radio and devices in another process: {alone:.1f} MB")
+    print("  (goal < 60 MB; the gateway talks to the radio process over a Unix socket instead of BlueZ's D-Bus)")
+    together, seconds = _rss_serving(services, spec, spec_path, "rss-hub", ["--simulated-home", str(spec_path)])
+    baseline = _simulator_alone_mb(spec_path, seconds=max(5.0, seconds))
+    print(f"peak RSS with 7 devices, gateway and simulated home in one process: {together:.1f} MB")
+    print(f"  the simulated home alone (same imports, radio and 7 devices advertising, no gateway): {baseline:.1f} MB")
+    print(
+        f"  the difference: {together - baseline:.1f} MB (the bumble state of the 7 links counts on the gateway's"
+        " side, so this is an upper bound of what serving 7 devices adds)"
+    )
+    if bluez_ready_mb is not None:
+        print(
+            f"  cross-check: BlueZ path ready ({bluez_ready_mb:.1f} MB) + the difference ="
+            f" {bluez_ready_mb + together - baseline:.1f} MB"
+        )
+
+
+def _rss_serving(
+    services: Services, spec: HomeSpec, spec_path: Path, label: str, gateway_args: list[str]
+) -> tuple[float, float]:
+    """Run ``carehub gateway run`` with ``gateway_args`` until the home's records are stored; its
+    VmHWM and how long that took."""
     url = services.fresh()
     root = f"bench{secrets.token_hex(3)}/carehub/v1"
     [home] = _enrol(url, [spec])
     worker = services.ingest(url, root)
-    data_dir = services.workdir / "rss-hub"
-    spec_path = services.workdir / "rss-home.json"
-    spec_path.write_text(spec.to_json())
     asyncio.run(RadioHomes([home]).publish_desired(services.broker.port, "unused", root))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAREHUB_")}
     env.update({f"CAREHUB_{k.upper()}": str(v) for k, v in FAST.items()})
@@ -305,22 +361,22 @@ def peak_rss(services: Services) -> None:
             "CAREHUB_MQTT_PORT": str(services.broker.port),
             "CAREHUB_MQTT_USERNAME": home.hub_id,
             "CAREHUB_MQTT_TOPIC_ROOT": root,
-            "CAREHUB_GATEWAY_DATA_DIR": str(data_dir),
+            "CAREHUB_GATEWAY_DATA_DIR": str(services.workdir / label),
             "CAREHUB_GATEWAY_TIMEZONE": spec.time_zone,
             "CAREHUB_HEALTH_PORT": str(free_port()),
             "CAREHUB_LOG_LEVEL": "WARNING",
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "carehub", "gateway", "run", "--simulated-home", str(spec_path)],
+        [sys.executable, "-m", "carehub", "gateway", "run", *gateway_args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     expected = _expected_readings([spec])
+    history: list[tuple[float, int]] = []
     try:
         deadline = time.monotonic() + 300
-        history: list[tuple[float, int]] = []
         while time.monotonic() < deadline and process.poll() is None:
             history.append((time.monotonic(), _rows(url)[0]))
             if _settled(history, expected):
@@ -331,21 +387,51 @@ def peak_rss(services: Services) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
         worker.stop()
-    print(
-        f"peak RSS of one gateway process with 7 devices (radio and device models included): {rss:.1f} MB (goal < 60)"
-    )
-    baseline = _vm_hwm_mb_of([sys.executable, "-c", "import gateway.agent, aiomqtt, bleak, bumble.device"])
-    print(f"  the same imports alone: {baseline:.1f} MB; the gateway's working set on top: {rss - baseline:.1f} MB")
+    stored = history[-1][1] if history else 0
+    if stored < 0.9 * expected:
+        raise SystemExit(f"{label}: only {stored} of {expected} readings arrived; the RSS figure would mean nothing")
+    return rss, history[-1][0] - history[0][0]
 
 
-def startup_rss(workdir: Path) -> None:
-    """Peak RSS of a gateway process up to readiness, with and without a simulated home."""
+SIMULATOR_ALONE = """
+import asyncio, sys, time
+from pathlib import Path
+import aiomqtt, bleak, carehub.cli, carehub.commands.gateway, gateway.agent  # loaded, not run
+from carehub.simulated_home import HomeSpec, build_model, utc_now
+from firmware_sim.radio import VirtualRadio
+
+async def main(spec_path, seconds):
+    home = HomeSpec.load(Path(spec_path))
+    async with VirtualRadio() as radio:
+        for d in home.devices:
+            await radio.add_peripheral(build_model(home, d), address=d.address, clock=utc_now)
+        await asyncio.sleep(seconds)
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+print(open('/proc/self/status').read())
+"""
+"""The same-run baseline of ``peak_rss``: the simulated home of the measured process, without a gateway."""
+
+
+def _simulator_alone_mb(spec_path: Path, *, seconds: float) -> float:
+    argv = [sys.executable, "-c", SIMULATOR_ALONE, str(spec_path), f"{seconds:.1f}"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def startup_rss(workdir: Path) -> float:
+    """Peak RSS of a gateway process up to readiness, with and without a simulated home; returns the
+    BlueZ path's."""
     binary = find_mosquitto()
     if binary is None:
         raise SystemExit("mosquitto is needed (make bench-gateway installs it, or apt-get install mosquitto)")
     broker = MosquittoBroker(binary, workdir / "startup-broker")
     broker.start()
     try:
+        figures: list[float] = []
         floor = _vm_hwm_mb_of([sys.executable, "-c", "import bleak, aiomqtt, sqlite3"])
         print(f"startup peak RSS, floor (python -c 'import bleak, aiomqtt, sqlite3'): {floor:.1f} MB")
         spec_path = workdir / "startup-home.json"
@@ -356,8 +442,10 @@ def startup_rss(workdir: Path) -> None:
         ):
             rss = _gateway_ready_rss(broker.port, workdir / f"startup-{len(extra)}", extra)
             print(f"  gateway run, {label}: {rss:.1f} MB ({rss / floor:.2f}x the floor, +{rss - floor:.1f} MB)")
+            figures.append(rss)
     finally:
         broker.stop()
+    return figures[0]
 
 
 def _gateway_ready_rss(port: int, data_dir: Path, extra: list[str]) -> float:
@@ -394,11 +482,17 @@ def _gateway_ready_rss(port: int, data_dir: Path, extra: list[str]) -> float:
 
 
 def _ready(health_port: int) -> bool:
+    """MQTT connected and the outbox writable: the BlueZ path has no adapter here, so its "radio"
+    check stays false (503), as on a hub whose adapter is down."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz", timeout=1) as response:
-            return bool(response.status == 200)
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        body = error.read()
     except OSError:
         return False
+    checks = json.loads(body).get("checks", {})
+    return bool(checks.get("mqtt") and checks.get("outbox"))
 
 
 def _vm_hwm_mb(pid: int) -> float:
@@ -431,15 +525,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}", flush=True)
     if args.only in (None, "outbox"):
         bench_outbox(args.outbox_readings)
+    bluez_ready_mb = None
     if args.only in (None, "startup"):
-        startup_rss(Path(tempfile.mkdtemp(prefix="carehub-bench-gw-startup-")))
+        bluez_ready_mb = startup_rss(Path(tempfile.mkdtemp(prefix="carehub-bench-gw-startup-")))
     if args.only in ("outbox", "startup"):
         return 0
     services = Services(args.admin_url, Path(tempfile.mkdtemp(prefix="carehub-bench-gw-")))
     try:
         if args.only in (None, "home"):
             run_homes(services, "home", [home_spec(0, SEVEN, stored=30, glucose_stored=200)])
-            peak_rss(services)
+            peak_rss(services, bluez_ready_mb)
         if args.only in (None, "fleet"):
             specs = [home_spec(i + 1, FIVE, stored=10, glucose_stored=30) for i in range(args.fleet_homes)]
             run_homes(services, "fleet", specs)

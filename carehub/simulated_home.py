@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,10 +24,10 @@ import psycopg
 
 from core.domain import DeviceKind
 from core.hub_messages import HubConfig, SecurityMode, WhitelistEntry
-from firmware_sim.devices.bp_cuff import and_ua651ble
+from firmware_sim.devices.bp_cuff import and_ua651ble, omron_style
 from firmware_sim.devices.clock import DeviceClock
 from firmware_sim.devices.gatt_table import Security
-from firmware_sim.devices.glucometer import contour_style
+from firmware_sim.devices.glucometer import accu_chek_style, contour_style
 from firmware_sim.devices.peripheral import SimulatedPeripheral
 from firmware_sim.devices.pulse_oximeter import fingertip_oximeter
 from firmware_sim.devices.scale import and_uc352ble
@@ -40,12 +40,21 @@ from provisioning import registry
 logger = logging.getLogger(__name__)
 
 
+OMRON_PASSKEY = "123456"
+
+
+def _omron_one_user(*, physiology: Physiology, **options: Any) -> SimulatedPeripheral:
+    return omron_style(users={1: physiology}, passkey=OMRON_PASSKEY, **options)
+
+
 @dataclass(frozen=True, slots=True)
 class Preset:
     factory: Callable[..., SimulatedPeripheral]
     kind: DeviceKind
     security: SecurityMode
     model: str
+    passkey: str | None = None
+    """The code on the device's label (passkey-entry bonding), carried by the whitelist."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -54,8 +63,11 @@ PRESETS: dict[str, Preset] = {
     "and_uc352ble": Preset(and_uc352ble, DeviceKind.SCALE, SecurityMode.BONDED, "UC-352BLE"),
     "fingertip_oximeter": Preset(fingertip_oximeter, DeviceKind.PULSE_OXIMETER, SecurityMode.NONE, "PO60"),
     "and_ut201ble": Preset(and_ut201ble, DeviceKind.THERMOMETER, SecurityMode.BONDED, "UT-201BLE"),
+    "omron": Preset(_omron_one_user, DeviceKind.BP_CUFF, SecurityMode.BONDED, "BP7350", passkey=OMRON_PASSKEY),
+    "accu_chek": Preset(accu_chek_style, DeviceKind.GLUCOMETER, SecurityMode.BONDED, "Accu-Chek Guide", "482913"),
 }
-"""Presets a gateway can serve unattended (the passkey presets need a PIN the whitelist does not carry)."""
+"""Presets a gateway can serve unattended; the passkey ones bond with the code on their label, which
+the whitelist carries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,7 @@ def whitelist_entry(spec: DeviceSpec) -> WhitelistEntry:
         assignment=f"as-{spec.serial}",
         security=SecurityMode.NONE if spec.open_link else preset.security,
         model=preset.model,
+        passkey=None if spec.open_link else preset.passkey,
     )
 
 
@@ -191,14 +204,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-async def serve_simulated_home(
-    settings: Any,
-    spec_path: Path,
-    stop: asyncio.Event,
-    run_gateway: Callable[[Any, Any, asyncio.Event], Any],
-) -> None:
-    """Start the virtual radio in this loop, put the home's devices on it, and run the gateway on
-    the radio's bleak backends until ``stop``."""
+@contextlib.asynccontextmanager
+async def living_home(spec_path: Path, stop: asyncio.Event) -> AsyncIterator[VirtualRadio]:
+    """The home's devices on a virtual radio in this loop, measuring now and then until ``stop``."""
     home = HomeSpec.load(spec_path)
     async with VirtualRadio() as radio:
         peripherals = [
@@ -206,8 +214,28 @@ async def serve_simulated_home(
         ]
         life = asyncio.create_task(measure_now_and_then(peripherals, home, utc_now, stop), name="home-life")
         try:
-            await run_gateway(settings, radio.backends(), stop)
+            yield radio
         finally:
             life.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await life
+
+
+async def serve_simulated_home(
+    settings: Any,
+    spec_path: Path,
+    stop: asyncio.Event,
+    run_gateway: Callable[[Any, Any, asyncio.Event], Any],
+) -> None:
+    """Run the gateway on the bleak backends of the home's radio, in this process, until ``stop``."""
+    async with living_home(spec_path, stop) as radio:
+        await run_gateway(settings, radio.backends(), stop)
+
+
+async def serve_radio(spec_path: Path, socket_path: Path, stop: asyncio.Event) -> None:
+    """The simulated home's radio and devices in this process, served to a gateway in another
+    (``carehub gateway run --radio-socket``) over :mod:`firmware_sim.remote_radio`."""
+    from firmware_sim.remote_radio import RadioServer
+
+    async with living_home(spec_path, stop) as radio:
+        await RadioServer(radio.backends()).serve(socket_path, stop)

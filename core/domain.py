@@ -136,6 +136,13 @@ class ReadingFlag(StrEnum):
     READ_INTERRUPTED = "read_interrupted"
     TIME_FAULT = "time_fault"
     MEASUREMENT_UNSUCCESSFUL = "measurement_unsuccessful"
+    # Glucose Measurement Context 0x2A34 meal field, merged into its measurement by sequence number
+    # (reference §5.2): fasting and post-meal values are judged against different targets.
+    MEAL_PREPRANDIAL = "meal_preprandial"
+    MEAL_POSTPRANDIAL = "meal_postprandial"
+    MEAL_FASTING = "meal_fasting"
+    MEAL_CASUAL = "meal_casual"
+    MEAL_BEDTIME = "meal_bedtime"
     PARTIAL_MEASUREMENT = "partial_measurement"
     MEASUREMENT_ONGOING = "measurement_ongoing"
     EARLY_ESTIMATE = "early_estimate"

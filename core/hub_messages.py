@@ -121,6 +121,8 @@ class HubEventType(StrEnum):
     OUTBOX_HIGH_WATER = "outbox_high_water"  # the hub's outbox passed its warning depth (count set)
     OUTBOX_OVERFLOW = "outbox_overflow"  # the outbox is full: new readings are at risk (count set)
     CONFIG_REJECTED = "config_rejected"  # a desired config could not be applied (detail set)
+    # Device Information serial differs from the whitelisted serial: refused, never bonded or read (detail set)
+    DEVICE_SERIAL_MISMATCH = "device_serial_mismatch"
 
 
 class HubEvent(_Message):
@@ -166,6 +168,9 @@ class WhitelistEntry(_Message):
     security: SecurityMode = SecurityMode.NONE
     set_clock: StrictBool = True  # write the device clock on connect (Current Time / Date Time)
     model: Annotated[StrictStr, Field(max_length=64)] | None = None  # selects device quirks
+    # Passkey-entry bonding (Omron cuffs, Accu-Chek meters): the 6 digits on the device's label, which the
+    # hub's pairing agent enters. Not patient data; never logged.
+    passkey: Annotated[StrictStr, Field(pattern=r"^[0-9]{6}$")] | None = None
 
 
 class UploadSettings(_Message):

@@ -12,7 +12,7 @@ as the SIG defines them; Nordic's libraries swap the two (§5.1, §14.1)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, IntFlag
 from typing import Final
@@ -338,6 +338,25 @@ class GlucoseContext(NotAReading):
     def marks_ketone(self) -> bool:
         """i-SENS CareSens: meal 6 marks the paired measurement as blood ketone, not glucose."""
         return self.meal == CARESENS_KETONE_MEAL
+
+
+_MEAL_FLAGS: Final[dict[int, ReadingFlag]] = {
+    Meal.PREPRANDIAL: ReadingFlag.MEAL_PREPRANDIAL,
+    Meal.POSTPRANDIAL: ReadingFlag.MEAL_POSTPRANDIAL,
+    Meal.FASTING: ReadingFlag.MEAL_FASTING,
+    Meal.CASUAL: ReadingFlag.MEAL_CASUAL,
+    Meal.BEDTIME: ReadingFlag.MEAL_BEDTIME,
+}
+
+
+def with_context(normalised: Normalised, context: GlucoseContext) -> Normalised:
+    """A normalised glucose measurement with what its context (same sequence number) adds: the meal
+    as a flag. Other context fields (carbohydrate, medication, exercise, HbA1c) have units the
+    specifications disagree on (§14.5) and stay on the device."""
+    meal = _MEAL_FLAGS.get(context.meal) if context.meal is not None else None
+    if meal is None:
+        return normalised
+    return replace(normalised, flags=normalised.flags | {meal})
 
 
 def decode_context(data: bytes) -> GlucoseContext:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +47,18 @@ class Gateway:
     link: HubLink
     devices: DeviceManager
     scanner: Scanner
+    min_free_bytes: int = 0
+    """Free disk space the outbox needs to count as writable (readiness)."""
+    readiness: dict[str, Callable[[], bool]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # What /readyz checks: the MQTT session is up, a reading can be committed durably now, and
+        # the Bluetooth adapter took the last scan start.
+        self.readiness = {
+            "mqtt": self.link.connected.is_set,
+            "outbox": lambda: self.outbox.writable(min_free_bytes=self.min_free_bytes),
+            "radio": lambda: self.scanner.adapter_up is True,
+        }
 
     @classmethod
     def from_settings(
@@ -110,6 +122,7 @@ class Gateway:
                 clock_threshold=timedelta(seconds=settings.gateway_clock_set_threshold_s),
                 reconnect_min_s=settings.gateway_reconnect_min_s,
                 reconnect_max_s=settings.gateway_reconnect_max_s,
+                revisit_s=settings.gateway_revisit_s,
                 high_water=int(settings.gateway_outbox_max_readings * settings.gateway_outbox_high_water_ratio),
             ),
             now=now,
@@ -128,7 +141,8 @@ class Gateway:
             ),
             monotonic=monotonic,
         )
-        return cls(outbox, publisher, events, keeper, link, devices, scanner)
+        min_free = int(settings.gateway_outbox_min_free_mb * 1024 * 1024)
+        return cls(outbox, publisher, events, keeper, link, devices, scanner, min_free_bytes=min_free)
 
     async def _prune(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bleak import BleakClient
@@ -43,10 +43,13 @@ from core.hub_messages import HubEventType, SecurityMode, WhitelistEntry
 from core.ids import uuid7
 from drivers import DecodeError, decode, normalise_uuid
 from drivers.date_time import CurrentTime, DateTime, DateTimeValue
-from drivers.glucose import GlucoseMeasurement
+from drivers.glucose import GlucoseContext, GlucoseMeasurement, with_context
 from drivers.racp import OpCode, Operator, RacpRequest, RacpResponse
+from drivers.registry import Frame
 from gateway.events import EventLog
+from gateway.glucose_context import ContextJoin, Joined
 from gateway.outbox import AddResult, Outbox, OutboxReading
+from gateway.racp_plan import NEWEST_RECORD, Progress, plan_download
 from gateway.readings import ClockView, DeviceRef, build_reading, device_time_as_utc
 
 logger = logging.getLogger(__name__)
@@ -81,10 +84,37 @@ MEASUREMENTS = frozenset(
     )
 )
 RACP_RESPONSE_TIMEOUT_S = 30.0
+OMRON_CLOCK_SLACK = timedelta(minutes=10)
+"""Omron cuffs: a clock within 10 minutes is left alone (blessed-android, reference §11)."""
+OMRON_NAME_PREFIX = "blesmart_"
+
+
+def announces_time(name: str | None, model: str | None) -> bool:
+    """Omron BP cuffs (advertised as ``BLESmart_…``/``BLEsmart_…``, or named Omron in the whitelist's
+    model) announce their Current Time by notification and expect the clock to be set only then."""
+    return (name or "").casefold().startswith(OMRON_NAME_PREFIX) or "omron" in (model or "").casefold()
+
+
+def same_serial(reported: str, whitelisted: str) -> bool:
+    """Device Information strings are padded with spaces or NULs by some firmware; case is not
+    significant in serial numbers printed on labels."""
+    return reported.strip(" \x00").casefold() == whitelisted.strip().casefold()
 
 
 class DeviceSessionError(Exception):
     """A session step failed (connect, pair, GATT); the manager retries with backoff."""
+
+
+class DeviceRefused(DeviceSessionError):
+    """The device is not the one the whitelist names (its Device Information serial differs): nothing
+    is read from it and it is not bonded; the manager backs off as after any failed session."""
+
+
+class PasskeyAgent(Protocol):
+    """The hub's pairing agent (BlueZ: an ``org.bluez.Agent1``; bleak registers none, reference §10):
+    it answers a device's passkey request with the code it was given for that address."""
+
+    def set_passkey(self, address: str, passkey: str | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +128,8 @@ class SessionTuning:
     revisit_s: float = 30.0
     """After a good session, a device still advertising is not connected again for this long."""
     high_water: int = 40_000
+    context_wait_s: float = 2.0
+    """How long a glucose measurement flagged "context follows" waits for its context."""
 
 
 @dataclass
@@ -121,6 +153,21 @@ class _Received:
     at: datetime
 
 
+RACP_DONE = "racp-done"
+SESSION_END = "session-end"
+"""Markers queued behind the frames: the RACP response arrived; the session is ending."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    frame: _Received
+    value: Frame
+    probing: bool
+    """Part of the newest-record probe that precedes a download (does not move the cursor)."""
+    reporting: bool
+    """Part of a RACP report (from the device's memory)."""
+
+
 class DeviceSession:
     """One connection; :meth:`run` returns a report or raises :class:`DeviceSessionError`."""
 
@@ -136,6 +183,7 @@ class DeviceSession:
         now: Callable[[], datetime],
         force_clock: bool,
         on_stored: Callable[[AddResult], None],
+        agent: PasskeyAgent | None = None,
     ) -> None:
         self.entry = entry
         self.ble_device = ble_device
@@ -146,6 +194,7 @@ class DeviceSession:
         self._now = now
         self._force_clock = force_clock
         self._on_stored = on_stored
+        self._agent = agent
         self.report = SessionReport()
         self._device = DeviceRef(entry.serial, entry.address)
         self._frames: asyncio.Queue[_Received] = asyncio.Queue()
@@ -158,11 +207,14 @@ class DeviceSession:
         self._probing = False
         self._reporting = False
         self._probe_newest: int | None = None
+        self._clock_task: asyncio.Future[None] | None = None
+        self._context: ContextJoin[_Decoded] = ContextJoin(timedelta(seconds=tuning.context_wait_s))
 
     def _event_fields(self) -> dict[str, Any]:
         return {"device_serial": self.entry.serial, "device_address": self.entry.address}
 
     async def run(self) -> SessionReport:
+        self._arm_passkey()
         kwargs: dict[str, Any] = {"timeout": self._tuning.connect_timeout_s}
         if self._client_backend is not None:
             kwargs["backend"] = self._client_backend
@@ -187,8 +239,12 @@ class DeviceSession:
                 raise DeviceSessionError(f"GATT failed: {exc}") from exc
             logger.info("device dropped the link", extra={"device_serial": self.entry.serial, "error": str(exc)})
         finally:
+            if self._clock_task is not None and not self._clock_task.done():
+                self._clock_task.cancel()  # the link ended before the clock write: next connection
             with contextlib.suppress(BleakError, TimeoutError, EOFError):
                 await client.disconnect()
+            await self._frames.join()
+            self._frames.put_nowait(_Received(SESSION_END, b"", self._now()))
             await self._frames.join()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -202,12 +258,21 @@ class DeviceSession:
 
     async def _converse(self, client: BleakClient) -> None:
         chars = {normalise_uuid(c.uuid): c for s in client.services for c in s.characteristics}
+        # Identity first: a device that is not the whitelisted one is neither bonded nor read.
+        await self._check_identity(await self._read_information(client, chars))
         await self._bond_if_needed(client)
-        await self._read_information(client, chars)
         await self._read_battery(client, chars)
         clock_char = CURRENT_TIME if CURRENT_TIME in chars else DATE_TIME if DATE_TIME in chars else None
         self._clock_char = clock_char
-        if clock_char is not None:
+        announced = clock_char == CURRENT_TIME and announces_time(self.ble_device.name, self.entry.model)
+        if announced:
+            # Omron (reference §11): no read, no write now; the cuff notifies its time once its records
+            # are subscribed, and the clock is set in answer to that, only when it is well off.
+            self._clock = ClockView(self._tuning.zone, threshold=max(self._tuning.clock_threshold, OMRON_CLOCK_SLACK))
+            await client.start_notify(
+                chars[CURRENT_TIME], self._time_announcer(client), bluez={"use_start_notify": True}
+            )
+        elif clock_char is not None:
             await self._read_clock(client, clock_char)
         for uuid, char in chars.items():
             if uuid in MEASUREMENTS and {"notify", "indicate"} & set(char.properties):
@@ -215,11 +280,59 @@ class DeviceSession:
         racp = chars.get(RACP)
         if racp is not None:
             await client.start_notify(racp, self._on_racp, bluez={"use_start_notify": True})
-        if clock_char is not None and self._should_write_clock():
+        if clock_char is not None and not announced and self._should_write_clock():
             await self._write_clock(client, clock_char)
         if racp is not None:
             await self._download(client, racp)
         await self._wait_idle()
+        if self._clock_task is not None:
+            await self._clock_task
+
+    def _time_announcer(self, client: BleakClient) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+        def on_time(_char: BleakGATTCharacteristic, data: bytearray) -> None:
+            if self._clock_task is not None:
+                return  # only the first announcement of a connection counts
+            # The offset is taken here, before any record that followed the announcement is turned
+            # into a reading; the write goes out at once, while the cuff is still sending.
+            offset = self._announced_offset(bytes(data), self._now())
+            self._clock_task = asyncio.ensure_future(self._answer_time(client, offset))
+
+        return on_time
+
+    def _announced_offset(self, data: bytes, at: datetime) -> timedelta | None:
+        try:
+            value = decode(CURRENT_TIME, data)
+        except DecodeError as exc:
+            logger.info("device clock unreadable", extra={"device_serial": self.entry.serial, "error": str(exc)})
+            return None
+        device_time = value.date_time.value if isinstance(value, CurrentTime) else None
+        if device_time is None:
+            return None  # unset clock: stamps are checked one by one
+        offset = at - device_time_as_utc(device_time, self._tuning.zone)
+        self._clock = ClockView(self._tuning.zone, offset, self._clock.threshold)
+        self.report.clock_offset_s = offset.total_seconds()
+        return offset
+
+    async def _answer_time(self, client: BleakClient, offset: timedelta | None) -> None:
+        if self.entry.set_clock and (self._force_clock or offset is None or abs(offset) > self._clock.threshold):
+            with contextlib.suppress(BleakError):  # the link may be gone already: next time
+                await self._write_clock(client, CURRENT_TIME)
+        if offset is not None:
+            await self._events.record(
+                HubEventType.DEVICE_CLOCK, clock_offset_s=round(offset.total_seconds(), 3), **self._event_fields()
+            )
+
+    def _arm_passkey(self) -> None:
+        """A passkey device (code on its label, in the whitelist) gets its code from the hub's agent
+        whenever it asks during this connection: for the bond, or when the stack pairs on its own
+        after an "insufficient authentication" answer."""
+        if self.entry.passkey is None or self.entry.security is not SecurityMode.BONDED:
+            return
+        if self._agent is None:
+            # An agent outside this process (``bluetoothctl`` with an agent, reference §10) may answer.
+            logger.warning("passkey device without an in-process pairing agent", extra=self._event_fields())
+            return
+        self._agent.set_passkey(self.entry.address or self.ble_device.address, self.entry.passkey)
 
     async def _bond_if_needed(self, client: BleakClient) -> None:
         if self.entry.security is not SecurityMode.BONDED:
@@ -232,7 +345,7 @@ class DeviceSession:
         self.report.paired = True
         await self._events.record(HubEventType.DEVICE_PAIRED, **self._event_fields())
 
-    async def _read_information(self, client: BleakClient, chars: dict[str, BleakGATTCharacteristic]) -> None:
+    async def _read_information(self, client: BleakClient, chars: dict[str, BleakGATTCharacteristic]) -> dict[str, str]:
         info: dict[str, str] = {}
         for uuid, name in DEVICE_INFORMATION.items():
             if uuid in chars:
@@ -240,6 +353,21 @@ class DeviceSession:
                     info[name] = bytes(await client.read_gatt_char(chars[uuid])).decode("utf-8", "replace")[:64]
         if info:
             logger.info("device information", extra={"device_serial": self.entry.serial, **info})
+        return info
+
+    async def _check_identity(self, info: dict[str, str]) -> None:
+        """A device whose Device Information serial (0x2A25) is not the whitelisted serial is refused:
+        the address was reused, spoofed or typed wrong, and its readings would land on someone else's
+        record. A device without a readable serial is taken by its address alone."""
+        reported = info.get("serial")
+        if reported is None or same_serial(reported, self.entry.serial):
+            return
+        await self._events.record(
+            HubEventType.DEVICE_SERIAL_MISMATCH,
+            detail=f"Device Information serial {reported.strip()[:40]!r} is not the whitelisted serial",
+            **self._event_fields(),
+        )
+        raise DeviceRefused(f"Device Information serial {reported.strip()[:40]!r} != whitelisted {self.entry.serial!r}")
 
     async def _read_battery(self, client: BleakClient, chars: dict[str, BleakGATTCharacteristic]) -> None:
         if BATTERY_LEVEL not in chars:
@@ -320,30 +448,39 @@ class DeviceSession:
         raise DeviceSessionError("no RACP response")
 
     async def _download(self, client: BleakClient, racp: BleakGATTCharacteristic) -> None:
-        """Reference §5.5 steps 5-8: all records the first time, then those after the cursor; a meter
-        whose newest record is numbered below the cursor was reset, so it is read again in full
-        (deduplication drops what the outbox already holds)."""
+        """Reference §5.5 steps 5-8: all records the first time, then those after the cursor, read
+        across a uint16 wrap of the sequence numbers; a meter whose numbers went back was reset and
+        is read again in full (deduplication drops what the outbox already holds). See
+        :mod:`gateway.racp_plan`."""
         cursor = await asyncio.to_thread(self._outbox.racp_cursor, self.entry.serial)
+        newest: int | None = None
         if cursor is not None:
             self._probing = True
             try:
-                await self._racp(client, racp, RacpRequest(OpCode.REPORT_STORED_RECORDS, Operator.LAST_RECORD))
+                await self._racp(client, racp, NEWEST_RECORD)
             finally:
                 self._probing = False
             newest = self._probe_newest
-            if newest is not None and newest == cursor:
-                self.report.racp_finished = True
+        plan = plan_download(cursor, newest)
+        if plan.progress is Progress.RESET:
+            logger.warning(
+                "glucometer sequence numbers went back: reading its memory again",
+                extra={"device_serial": self.entry.serial, "cursor": cursor, "newest": newest},
+            )
+        elif plan.progress is Progress.WRAPPED:
+            logger.info(
+                "glucometer sequence numbers wrapped",
+                extra={"device_serial": self.entry.serial, "cursor": cursor, "newest": newest},
+            )
+        if not plan.requests:
+            self.report.racp_finished = True
+        for request in plan.requests:
+            await self._racp(client, racp, request)
+            if not self.report.racp_finished and plan.fallback:
+                # A meter without the range operators: the plan's wider request (duplicates are dropped).
+                for wider in plan.fallback:
+                    await self._racp(client, racp, wider)
                 return
-            if newest is not None and newest < cursor:
-                logger.warning(
-                    "glucometer sequence numbers went back: reading its memory again",
-                    extra={"device_serial": self.entry.serial, "cursor": cursor, "newest": newest},
-                )
-                cursor = None
-        if cursor is None:
-            await self._racp(client, racp, RacpRequest(OpCode.REPORT_STORED_RECORDS, Operator.ALL_RECORDS))
-        else:
-            await self._racp(client, racp, RacpRequest.records_from((cursor + 1) & 0xFFFF))
 
     def _on_racp(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
@@ -359,7 +496,7 @@ class DeviceSession:
                     extra={"device_serial": self.entry.serial, "response": value.response.name},
                 )
             # Records sent before the response are queued ahead of this marker; the waiter drains them.
-            self._frames.put_nowait(_Received("racp-done", b"", self._now()))
+            self._frames.put_nowait(_Received(RACP_DONE, b"", self._now()))
 
     def _on_frame(self, char: BleakGATTCharacteristic, data: bytearray) -> None:
         self._frames.put_nowait(_Received(normalise_uuid(char.uuid), bytes(data), self._now()))
@@ -378,7 +515,13 @@ class DeviceSession:
     async def _write_frames(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._frames.get()]
+            wait_s = self._context.next_due_s(self._now())
+            try:
+                first = await (self._frames.get() if wait_s is None else asyncio.wait_for(self._frames.get(), wait_s))
+            except TimeoutError:
+                await self._store([])  # a measurement whose context never came
+                continue
+            batch = [first]
             while not self._frames.empty():
                 batch.append(self._frames.get_nowait())
             try:
@@ -389,15 +532,23 @@ class DeviceSession:
                 self._last_frame_at = loop.time()
 
     async def _store(self, batch: list[_Received]) -> None:
-        readings: list[OutboxReading] = []
+        ready = self._context.due(self._now())
         done = False
         for frame in batch:
-            if frame.uuid == "racp-done":
-                done = True
+            if frame.uuid in (RACP_DONE, SESSION_END):
+                done = done or frame.uuid == RACP_DONE
+                ready += self._context.drain()  # the report or the session is over: no context will come
                 continue
-            reading = await self._frame_to_reading(frame)
-            if reading is not None:
-                readings.append(reading)
+            decoded = await self._decode(frame)
+            if decoded is None:
+                continue
+            if isinstance(decoded.value, GlucoseMeasurement):
+                ready += self._context.measurement(decoded.value, decoded, frame.at)
+            elif isinstance(decoded.value, GlucoseContext):
+                ready += self._context.context(decoded.value)
+            else:
+                ready.append(Joined(decoded, None))
+        readings = [reading for joined in ready if (reading := self._build(joined)) is not None]
         if readings:
             result = await asyncio.to_thread(self._outbox.add, readings, now=self._now())
             self.report.readings_added += result.added
@@ -408,9 +559,9 @@ class DeviceSession:
         if done:
             self._racp_done.set()
 
-    async def _frame_to_reading(self, frame: _Received) -> OutboxReading | None:
+    async def _decode(self, frame: _Received) -> _Decoded | None:
         try:
-            decoded = decode(frame.uuid, frame.data)
+            value = decode(frame.uuid, frame.data)
         except DecodeError as exc:
             self.report.rejected_frames += 1
             logger.warning("frame rejected", extra={"device_serial": self.entry.serial, "reason": str(exc)[:200]})
@@ -422,19 +573,28 @@ class DeviceSession:
                 **self._event_fields(),
             )
             return None
-        sequence = decoded.sequence_number if isinstance(decoded, GlucoseMeasurement) else None
-        if sequence is not None and self._probing:
-            self._probe_newest = sequence
-        reading_id = str(uuid7(int(frame.at.timestamp() * 1000), os.urandom(10)))
+        if isinstance(value, GlucoseMeasurement) and self._probing:
+            self._probe_newest = value.sequence_number
+        return _Decoded(frame, value, probing=self._probing, reporting=self._reporting)
+
+    def _build(self, joined: Joined[_Decoded]) -> OutboxReading | None:
+        decoded = joined.item
+        normalised = decoded.value.normalise()
+        if joined.context is not None:
+            normalised = with_context(normalised, joined.context)
+        value = decoded.value
+        sequence = value.sequence_number if isinstance(value, GlucoseMeasurement) else None
+        at = decoded.frame.at
+        reading_id = str(uuid7(int(at.timestamp() * 1000), os.urandom(10)))
         return build_reading(
-            decoded.normalise(),
+            normalised,
             device=self._device,
             reading_id=reading_id,
-            received_at=frame.at,
+            received_at=at,
             connected_at=self._connected_at,
             clock=self._clock,
             racp_sequence=sequence,
             battery_pct=self.report.battery_pct,
-            moves_cursor=not self._probing,
-            from_memory=self._reporting,
+            moves_cursor=not decoded.probing,
+            from_memory=decoded.reporting,
         )

@@ -26,24 +26,28 @@ from bleak.exc import BleakError
 from core.hub_messages import HubEventType, WhitelistEntry
 from gateway.backoff import backoff_delay_s
 from gateway.config import ConfigKeeper
-from gateway.device_session import DeviceSession, DeviceSessionError, SessionReport, SessionTuning
+from gateway.device_session import DeviceSession, DeviceSessionError, PasskeyAgent, SessionReport, SessionTuning
 from gateway.events import EventLog
 from gateway.outbox import AddResult, Outbox
 from gateway.publisher import Publisher
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BleBackends", "ConnectSchedule", "DeviceManager", "SessionTuning"]
+__all__ = ["BleBackends", "ConnectSchedule", "DeviceManager", "PasskeyAgent", "SessionTuning"]
 
 
 class BleBackends(Protocol):
-    """bleak backend classes chosen by the composition root (the virtual radio's, or none for BlueZ)."""
+    """bleak backend classes chosen by the composition root (the virtual radio's, or none for BlueZ),
+    and the pairing agent that goes with them."""
 
     @property
     def scanner(self) -> type[BaseBleakScanner]: ...
 
     @property
     def client(self) -> type[BaseBleakClient]: ...
+
+    @property
+    def agent(self) -> PasskeyAgent | None: ...
 
 
 @dataclass
@@ -105,6 +109,7 @@ class DeviceManager:
         self._keeper = keeper
         self._publisher = publisher
         self._client_backend = backends.client if backends is not None else None
+        self._agent = backends.agent if backends is not None else None
         self.tuning = tuning
         self._now = now
         self._monotonic = monotonic
@@ -141,6 +146,7 @@ class DeviceManager:
                     now=self._now,
                     force_clock=entry.serial in self._clock_sync_pending,
                     on_stored=self._stored,
+                    agent=self._agent,
                 )
                 report = await session.run()
             if report.clock_written:

@@ -21,6 +21,7 @@ so a disk flush never stalls the BLE and MQTT traffic on the loop."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,9 @@ CREATE TABLE IF NOT EXISTS state (
 );
 """
 RACP_CURSOR_PREFIX: Final = "racp_cursor:"
+BUSY_TIMEOUT_MS: Final = 30_000
+PROBE_TIMEOUT_MS: Final = 200
+"""How long a readiness probe waits for the write lock: a write held longer than this means not ready."""
 SESSION_KEY: Final = "mqtt_session"
 
 
@@ -124,6 +128,7 @@ class Outbox:
     ) -> None:
         self._conn = conn
         self._lock = threading.Lock()
+        self.path = Path(conn.execute("PRAGMA database_list").fetchone()[2] or ".")
         self.max_readings = max_readings
         self.policy = policy
         self.history = history
@@ -141,7 +146,7 @@ class Outbox:
     ) -> Outbox:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise OutboxError(f"{path}: SQLite refused WAL mode ({mode}); put the outbox on a local disk")
@@ -159,6 +164,26 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def writable(self, *, min_free_bytes: int) -> bool:
+        """Readiness (thread-safe, never blocks for long): the file takes a write lock within
+        :data:`PROBE_TIMEOUT_MS` (it is open, not read-only, not locked by another process, not
+        corrupt) and its disk has ``min_free_bytes`` free for the readings still to come."""
+        if not self._lock.acquire(timeout=PROBE_TIMEOUT_MS / 1000):
+            return False  # a write is taking that long: the disk is stalled
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout={PROBE_TIMEOUT_MS}")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            disk = os.statvfs(self.path.parent)
+        except (sqlite3.Error, OSError):
+            return False
+        finally:
+            self._lock.release()
+        return disk.f_bavail * disk.f_frsize >= min_free_bytes
 
     def _write(self) -> _Transaction:
         return _Transaction(self._conn, self._lock)

@@ -76,6 +76,8 @@ class Scanner:
         self._seen = RateLimiter(tuning.unknown_report_interval_s)
         self._pending: set[asyncio.Task[object]] = set()
         self.ignored = 0
+        self.adapter_up: bool | None = None
+        """Whether the Bluetooth adapter took the last scan start (None before the first try)."""
 
     def _record(self, type_: HubEventType, device: BLEDevice, adv: AdvertisementData, **fields: object) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -105,12 +107,14 @@ class Scanner:
         kwargs = {"backend": self._scanner_backend} if self._scanner_backend is not None else {}
         scanner = BleakScanner(detection_callback=self.detected, **kwargs)  # type: ignore[arg-type]
         while not stop.is_set():
+            await self._start(scanner)
             if not self._keeper.whitelist():
-                # Nothing to look for yet (no desired config): don't keep the radio busy.
+                # Nothing to look for yet (no desired config): the start only tells that the adapter
+                # is up (readiness); don't keep the radio busy.
+                await scanner.stop()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._tuning.window_s)
                 continue
-            await scanner.start()
             try:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._tuning.window_s)
@@ -119,3 +123,13 @@ class Scanner:
             if self._tuning.pause_s:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._tuning.pause_s)
+
+    async def _start(self, scanner: BleakScanner) -> None:
+        """Start a scan; an adapter that refuses (absent, powered off, BlueZ not running) marks the
+        radio down for /readyz and fails this part, which its supervisor restarts after a pause."""
+        try:
+            await scanner.start()
+        except BaseException:
+            self.adapter_up = False
+            raise
+        self.adapter_up = True

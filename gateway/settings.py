@@ -41,6 +41,9 @@ class GatewaySettings(MqttSettings, ServiceSettings):
     gateway_outbox_history_days: float = Field(
         default=7.0, ge=0, description="Acknowledged readings kept for resend_since."
     )
+    gateway_outbox_min_free_mb: float = Field(
+        default=16.0, ge=0, description="/readyz fails when the outbox's disk has less free space than this."
+    )
     gateway_events_max: int = Field(default=10_000, ge=10, description="Unsent events held (oldest dropped).")
     gateway_publish_max_batch: int = Field(default=50, ge=1, le=500)
     gateway_publish_window_batches: int = Field(
@@ -52,6 +55,9 @@ class GatewaySettings(MqttSettings, ServiceSettings):
     gateway_connect_timeout_s: float = Field(default=20.0, gt=0)
     gateway_reconnect_min_s: float = Field(default=2.0, gt=0)
     gateway_reconnect_max_s: float = Field(default=300.0, gt=0)
+    gateway_revisit_s: float = Field(
+        default=30.0, gt=0, description="A device still advertising after a good session is left alone this long."
+    )
     gateway_device_idle_s: float = Field(
         default=10.0, gt=0, description="A connected device that sends nothing for this long is released."
     )

@@ -38,14 +38,33 @@ def register(subparsers: Any) -> None:
         metavar="SPEC.json",
         help="demo/tests: serve this simulated home on the virtual BLE radio instead of the Bluetooth adapter",
     )
+    run_parser.add_argument(
+        "--radio-socket",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="tests/benchmarks: use the virtual radio served by 'carehub gateway radio' on this Unix socket",
+    )
     run_parser.set_defaults(handler=run)
+    radio_parser = commands.add_parser(
+        "radio", help="tests/benchmarks: serve a simulated home's radio to a gateway in another process"
+    )
+    radio_parser.add_argument("--simulated-home", type=Path, required=True, metavar="SPEC.json")
+    radio_parser.add_argument("--socket", type=Path, required=True, metavar="PATH")
+    radio_parser.set_defaults(handler=radio)
 
 
-async def _serve(settings: GatewaySettings, simulated_home: Path | None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+async def _serve(settings: GatewaySettings, simulated_home: Path | None, radio_socket: Path | None = None) -> None:
+    stop = _stop_on_signals()
+    if radio_socket is not None:
+        from firmware_sim.remote_radio import RadioLink  # a small RPC client: no bumble in this process
+
+        link = await RadioLink.open(radio_socket)
+        try:
+            await _run_gateway(settings, link.backends(), stop)
+        finally:
+            await link.close()
+        return
     if simulated_home is None:
         await _run_gateway(settings, None, stop)
         return
@@ -60,7 +79,7 @@ async def _run_gateway(settings: GatewaySettings, backends: Any, stop: asyncio.E
         settings.health_host,
         settings.health_port,
         gateway_registry(gateway),
-        {"mqtt": gateway.link.connected.is_set},
+        gateway.readiness,
     )
     health.start()
     logger.info("gateway running", extra={"hub_id": settings.hub_id(), "health_port": health.port})
@@ -71,11 +90,29 @@ async def _run_gateway(settings: GatewaySettings, backends: Any, stop: asyncio.E
         logger.info("gateway stopped", extra={"hub_id": settings.hub_id()})
 
 
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def radio(args: argparse.Namespace) -> int:
+    from carehub.simulated_home import serve_radio
+
+    async def serve() -> None:
+        await serve_radio(args.simulated_home, args.socket, _stop_on_signals())
+
+    asyncio.run(serve())
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     settings = GatewaySettings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(_serve(settings, args.simulated_home))
+        asyncio.run(_serve(settings, args.simulated_home, args.radio_socket))
     except CarehubError as exc:
         logger.exception("gateway cannot run", extra={"error": str(exc)})
         return 1

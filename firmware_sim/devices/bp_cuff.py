@@ -170,13 +170,14 @@ def omron_style(
     serial: str = "20240301001",
     **kwargs: Any,
 ) -> BloodPressureCuff:
-    """An Omron-like two-user cuff: passkey printed on the device, CTS, User ID in every record,
-    100 records per user."""
+    """An Omron-like two-user cuff: passkey printed on the device, CTS announced by a notification
+    once its records are subscribed (reference §11), User ID in every record, 100 records per user."""
     options: dict[str, Any] = {
         "info": DeviceInformation("OMRON HEALTHCARE", "BP7350", serial),
         "local_name": f"BLEsmart_0000011F{serial[-6:]}",
         "security": Security(Pairing.PASSKEY, bonding_required=True, passkey=passkey),
         "memory_capacity": 100,
         "battery": battery_for(DeviceKind.BP_CUFF),
+        "announces_time": True,
     } | kwargs
     return BloodPressureCuff(users=users, clock=clock, seed=seed, **options)

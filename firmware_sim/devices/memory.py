@@ -154,6 +154,7 @@ class PushMemoryPeripheral(SimulatedPeripheral, Generic[S]):
 
     def _on_subscribed(self, characteristic: str, at: datetime) -> None:
         if characteristic == self.measurement_characteristic:
+            self._announce_time(at)
             self._release_memory()
 
     def _on_clock_written(self, at: datetime) -> None:

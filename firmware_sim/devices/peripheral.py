@@ -96,6 +96,7 @@ class SimulatedPeripheral(ABC):
         time_setting: TimeSetting = TimeSetting.CURRENT_TIME_SERVICE,
         faults: FaultPlan = NO_FAULTS,
         cts_ignores_fields: bool = False,
+        announces_time: bool = False,
     ) -> None:
         self.info = info
         self.local_name = local_name
@@ -104,6 +105,10 @@ class SimulatedPeripheral(ABC):
         self.security = security
         self.time_setting = time_setting
         self.cts_ignores_fields = cts_ignores_fields
+        self.announces_time = announces_time
+        """Omron (reference §11): once measurement indications are on, the device notifies its Current
+        Time (when CTS notifications are on) before any record, and a collector sets the clock only
+        in answer to that notification."""
         seeds = np.random.SeedSequence(seed).spawn(2)
         self.rng = np.random.default_rng(seeds[0])
         self.faults = FaultInjector(faults, np.random.default_rng(seeds[1]))
@@ -310,6 +315,11 @@ class SimulatedPeripheral(ABC):
         if self.link is None:
             raise DeviceUnavailable("not connected")
         return self.link
+
+    def _announce_time(self, at: datetime) -> None:
+        """Queue the Current Time notification an Omron cuff sends when its data is subscribed."""
+        if self.announces_time and self.is_subscribed(uuids.CURRENT_TIME):
+            self._enqueue(Outgoing(uuids.CURRENT_TIME, Delivery.NOTIFY, encode_current_time(self.clock.now(at))))
 
     def _check_access(self, characteristic: str) -> Characteristic:
         link = self._require_link()

@@ -27,7 +27,6 @@ from bumble import hci
 from bumble.controller import Controller
 from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.gatt import Characteristic as BumbleCharacteristic
-from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
@@ -39,6 +38,7 @@ from firmware_sim.errors import DeviceUnavailable
 from firmware_sim.gatt.att import AttError, AttErrorCode
 from firmware_sim.radio.advertising import advertising_data
 from firmware_sim.radio.gatt_server import bumble_services
+from firmware_sim.radio.hci import QuietController, QuietHost
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +93,14 @@ class SimulatedPeripheral:
         self._clock = clock
         self._link = link
         self._advertising_interval_ms = advertising_interval_ms
-        self._controller = Controller(f"peripheral {self.address}", link=link, public_address=self.address)
+        self._controller = QuietController(f"peripheral {self.address}", link=link, public_address=self.address)
         security = model.security
         config = DeviceConfiguration(
             name=model.local_name,
             address=hci.Address(self.address),
             advertising_data=advertising_data(model.advertisement),
         )
-        self.device = Device(config=config, host=Host(self._controller, AsyncPipeSink(self._controller)))
+        self.device = Device(config=config, host=QuietHost(self._controller, AsyncPipeSink(self._controller)))
         passkey = security.passkey if security.pairing == Pairing.PASSKEY else None
         self.device.pairing_config_factory = lambda _connection: PairingConfig(
             sc=True,

@@ -27,17 +27,17 @@ from typing import Self, cast
 
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import BaseBleakScanner
-from bleak.exc import BleakDeviceNotFoundError
+from bleak.exc import BleakDeviceNotFoundError, BleakError
 from bumble import hci
 from bumble.controller import Controller
 from bumble.device import Advertisement, Connection, Device, DeviceConfiguration
-from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
 from firmware_sim.devices.peripheral import SimulatedPeripheral as DeviceModel
 from firmware_sim.radio.client import VirtualBleakClient
+from firmware_sim.radio.hci import QuietController, QuietHost
 from firmware_sim.radio.peripheral import SimulatedPeripheral
 from firmware_sim.radio.scanner import VirtualBleakScanner
 
@@ -55,6 +55,8 @@ class BleakBackends:
 
     scanner: type[BaseBleakScanner]
     client: type[BaseBleakClient]
+    agent: VirtualRadio
+    """The hub's pairing agent on this radio (passkey entry, :meth:`VirtualRadio.set_passkey`)."""
 
 
 class _HubAgent(PairingDelegate):
@@ -79,9 +81,9 @@ class VirtualRadio:
         self.central_address = central_address
         self.advertising_interval_ms = advertising_interval_ms
         self._link = LocalLink()  # type: ignore[no-untyped-call]
-        self._controller = Controller("central", link=self._link, public_address=central_address)
+        self._controller = QuietController("central", link=self._link, public_address=central_address)
         config = DeviceConfiguration(name="carehub hub", address=hci.Address(central_address))
-        self.central = Device(config=config, host=Host(self._controller, AsyncPipeSink(self._controller)))
+        self.central = Device(config=config, host=QuietHost(self._controller, AsyncPipeSink(self._controller)))
         self.central.pairing_config_factory = self._pairing_config
         self.central.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         self._peripherals: dict[str, SimulatedPeripheral] = {}
@@ -89,6 +91,9 @@ class VirtualRadio:
         self._scanners: set[VirtualBleakScanner] = set()
         self._connect_lock = asyncio.Lock()
         self._started = False
+        self.adapter_powered = True
+        """False: the hub's adapter is down (unplugged, rfkill, BlueZ stopped); scans and connects
+        fail as BlueZ's ``org.bluez.Error.NotReady`` does."""
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -119,7 +124,7 @@ class VirtualRadio:
     def backends(self) -> BleakBackends:
         scanner = type("VirtualBleakScanner", (VirtualBleakScanner,), {"radio": self})
         client = type("VirtualBleakClient", (VirtualBleakClient,), {"radio": self})
-        return BleakBackends(cast(type[BaseBleakScanner], scanner), cast(type[BaseBleakClient], client))
+        return BleakBackends(cast(type[BaseBleakScanner], scanner), cast(type[BaseBleakClient], client), self)
 
     # --- peripherals ------------------------------------------------------------------------------
 
@@ -170,6 +175,7 @@ class VirtualRadio:
 
     async def connect(self, address: str, *, timeout_s: float) -> Connection:
         """Connect the central to ``address``; one pending connection at a time."""
+        self._require_adapter()
         peripheral = self._peripherals.get(address)
         if peripheral is None:
             raise BleakDeviceNotFoundError(address, f"Device with address {address} was not found.")
@@ -212,10 +218,19 @@ class VirtualRadio:
                 return name
         return None
 
+    def _require_adapter(self) -> None:
+        if not self.adapter_powered:
+            raise BleakError("org.bluez.Error.NotReady: Resource Not Ready")
+
     async def start_scanning(self, scanner: VirtualBleakScanner) -> None:
+        self._require_adapter()
         self._scanners.add(scanner)
-        if not self.central.scanning:
-            await self.central.start_scanning(filter_duplicates=False)
+        if self.central.scanning:
+            # A scanner that joins gets every advertiser once too: the duplicate filter starts over.
+            await self.central.stop_scanning()
+        # Each advertiser once per scan start (and again when its data changes), as BlueZ scans;
+        # the gateway restarts its scan every window.
+        await self.central.start_scanning(filter_duplicates=True)
 
     async def stop_scanning(self, scanner: VirtualBleakScanner) -> None:
         self._scanners.discard(scanner)
