@@ -12,7 +12,7 @@ from psycopg.rows import class_row
 
 from api.fhir import vocabulary as v
 from api.fhir.resources import DeviceRow, GatewayRow, ObservationKey, ObservationRow, PatientRow, observation_key
-from api.fhir.search import TimeRange
+from api.fhir.search import ObservationFilter
 from api.scope import Conn
 
 _BP_CODES = ", ".join(str(code) for code in sorted(v.BP_COMPONENT_CODES))
@@ -56,14 +56,15 @@ class ObservationPage:
 
 
 def observation_page(
-    conn: Conn, patient_id: UUID, window: TimeRange, after: ObservationKey | None, limit: int
+    conn: Conn, patient_id: UUID, wanted: ObservationFilter, after: ObservationKey | None, limit: int
 ) -> ObservationPage:
-    """Up to ``limit`` Observations of a patient in ``window`` after ``after``, as their stored rows,
+    """Up to ``limit`` Observations of a patient that ``wanted`` allows, after ``after``, as their stored rows,
     in :class:`ObservationKey` order. One more key than asked for tells whether a page follows."""
     params = {
         "patient": patient_id,
-        "lo": window.start,
-        "hi": window.end,
+        "lo": wanted.window.start,
+        "hi": wanted.window.end,
+        "groups": sorted(wanted.groups) if wanted.groups is not None else None,
         "after_at": after.measured_at if after else None,
         "after_device": after.device_id if after else None,
         "after_group": after.group if after else None,
@@ -78,9 +79,10 @@ def observation_page(
             f"     AND measured_at < coalesce(%(hi)s::timestamptz, 'infinity')"
             f"), keys AS ("
             f"  SELECT DISTINCT measured_at, device_id, grp FROM scoped"
-            f"   WHERE %(after_at)s::timestamptz IS NULL"
+            f"   WHERE (%(groups)s::integer[] IS NULL OR grp = ANY(%(groups)s::integer[]))"
+            f"     AND (%(after_at)s::timestamptz IS NULL"
             f"      OR (measured_at, device_id, grp) > (%(after_at)s::timestamptz, %(after_device)s::uuid,"
-            f"                                          %(after_group)s::integer)"
+            f"                                          %(after_group)s::integer))"
             f"   ORDER BY measured_at, device_id, grp LIMIT %(keys)s"
             f") SELECT {', '.join('s.' + c.strip() for c in _OBSERVATION_COLUMNS.split(','))}"
             f"  FROM scoped s JOIN keys k USING (measured_at, device_id, grp)"

@@ -2,7 +2,7 @@
 
 - ``GET /fhir/Patient/{id}`` and ``GET /fhir/Device/{id}`` (a sensor by its UUID; a hub as the PHD
   gateway Device ``hub-<hub id>``) need ``patients.read``;
-- ``GET /fhir/Observation?patient=…&date=ge…&date=lt…&_count=…`` (a searchset Bundle paged by ``next``
+- ``GET /fhir/Observation?patient=…&date=ge…&date=lt…&code=…&_count=…`` (a searchset Bundle paged by ``next``
   links), ``GET /fhir/Observation/{id}`` and ``GET /fhir/Patient/{id}/$everything?start=…&end=…``
   (the Patient, its Observations in the range and the Devices they reference) need ``readings.read``.
 
@@ -13,7 +13,8 @@ one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
@@ -23,7 +24,15 @@ from fastapi import APIRouter, Path, Query, Request
 from api.fhir import repository
 from api.fhir import resources as fhir
 from api.fhir.outcomes import FHIR_ERROR_RESPONSES, FhirError, FhirResponse, resource_schema
-from api.fhir.search import InvalidSearch, TimeRange, count, date_range, parse_cursor, patient_reference
+from api.fhir.search import (
+    InvalidSearch,
+    ObservationFilter,
+    code_groups,
+    count,
+    date_range,
+    parse_cursor,
+    patient_reference,
+)
 from api.permissions import Permission, requires
 from api.scope import Authorized, Conn
 
@@ -84,36 +93,24 @@ def _next_url(request: Request, cursor: fhir.ObservationKey | None) -> str | Non
     return str(request.url.remove_query_params("_cursor").include_query_params(_cursor=cursor.fhir_id()))
 
 
-def _window(dates: Sequence[str]) -> TimeRange:
+@contextmanager
+def _search_errors() -> Iterator[None]:
+    """Bad search parameters answer 400 with their OperationOutcome issue type."""
     try:
-        return date_range(dates)
-    except InvalidSearch as exc:
-        raise FhirError(400, exc.detail, exc.code) from exc
-
-
-def _page_size(value: str | None) -> int:
-    try:
-        return count(value)
-    except InvalidSearch as exc:
-        raise FhirError(400, exc.detail, exc.code) from exc
-
-
-def _cursor(value: str | None) -> fhir.ObservationKey | None:
-    try:
-        return parse_cursor(value)
+        yield
     except InvalidSearch as exc:
         raise FhirError(400, exc.detail, exc.code) from exc
 
 
 def _patient_page(
-    conn: Conn, patient_id: UUID, window: TimeRange, after: fhir.ObservationKey | None, limit: int
+    conn: Conn, patient_id: UUID, wanted: ObservationFilter, after: fhir.ObservationKey | None, limit: int
 ) -> tuple[fhir.PatientRow, repository.ObservationPage]:
     patient = repository.get_patient(conn, patient_id)
     if patient is None:
         raise _not_found("Patient")
-    if window.empty:
+    if wanted.empty:
         return patient, repository.ObservationPage([], None)
-    return patient, repository.observation_page(conn, patient_id, window, after, limit)
+    return patient, repository.observation_page(conn, patient_id, wanted, after, limit)
 
 
 def _devices(conn: Conn, rows: Sequence[fhir.ObservationRow], at: datetime) -> list[fhir.Entry]:
@@ -170,21 +167,24 @@ def search_observations(
         list[str] | None,
         Query(description="`[eq|ge|gt|le|lt]` and a date or date-time with offset; repeat to bound both ends."),
     ] = None,
+    code: Annotated[
+        list[str] | None,
+        Query(description="`[system|]code` of Observation.code (MDC or LOINC); commas for any of several."),
+    ] = None,
     page_size: Count = None,
     cursor: PageCursor = None,
     fmt: Format = None,
 ) -> FhirResponse:
-    _check_query(request, ("patient", "subject", "date", "_count", "_cursor"), fmt)
+    _check_query(request, ("patient", "subject", "date", "code", "_count", "_cursor"), fmt)
     if (patient is None) == (subject is None):
         raise FhirError(400, "search Observations by exactly one of patient or subject", "required")
-    try:
+    with _search_errors():
         target = patient_reference(patient or subject or "")
-    except InvalidSearch as exc:
-        raise FhirError(400, exc.detail, exc.code) from exc
-    window, limit, after = _window(date or []), _page_size(page_size), _cursor(cursor)
+        wanted = ObservationFilter(date_range(date or []), code_groups(code or []))
+        limit, after = count(page_size), parse_cursor(cursor)
     pid = _uuid(target, "Patient")
     with scope.transaction() as conn:
-        _, page = _patient_page(conn, pid, window, after, limit)
+        _, page = _patient_page(conn, pid, wanted, after, limit)
         scope.audit(conn, "fhir.observation_search", patient_id=pid)
     entries = [fhir.Entry(o, "match") for o in fhir.observations(page.rows)]
     return FhirResponse(fhir.searchset(_base(request), str(request.url), _next_url(request, page.next_cursor), entries))
@@ -221,10 +221,12 @@ def patient_everything(
     page's Observations reference, paged by ``_count`` Observations."""
     _check_query(request, ("start", "end", "_count", "_cursor"), fmt)
     bounds = ([f"ge{start}"] if start else []) + ([f"le{end}"] if end else [])
-    window, limit, after = _window(bounds), _page_size(page_size), _cursor(cursor)
+    with _search_errors():
+        wanted = ObservationFilter(date_range(bounds))
+        limit, after = count(page_size), parse_cursor(cursor)
     pid = _uuid(patient_id, "Patient")
     with scope.transaction() as conn:
-        patient, page = _patient_page(conn, pid, window, after, limit)
+        patient, page = _patient_page(conn, pid, wanted, after, limit)
         included = _devices(conn, page.rows, scope.at)
         scope.audit(conn, "fhir.patient_everything", patient_id=pid)
     entries = [fhir.Entry(fhir.patient_resource(patient), "match")] if after is None else []

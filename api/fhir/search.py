@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from api.fhir.resources import ObservationKey
+from api.fhir.vocabulary import OBSERVATION_CODES
 from core.errors import CarehubError
 
 DEFAULT_COUNT: Final = 100
@@ -97,6 +98,42 @@ def date_range(values: Iterable[str]) -> TimeRange:
         }[prefix]
         result = result.intersect(bound)
     return result
+
+
+def code_groups(values: Iterable[str]) -> frozenset[int] | None:
+    """The observation groups the ``code`` token values allow (``[system|]code``, comma = or, repeated
+    parameters AND together), or None when no value restricts them."""
+    result: frozenset[int] | None = None
+    for value in values:
+        allowed: set[int] = set()
+        for token in value.split(","):
+            system, bar, code = token.rpartition("|")
+            if not code:
+                if not bar:
+                    raise InvalidSearch("an empty code search value")
+                allowed |= {g for (s, _), groups in OBSERVATION_CODES.items() if s == system for g in groups}
+                continue
+            allowed |= {
+                g
+                for (s, c), groups in OBSERVATION_CODES.items()
+                if c == code and (not bar or s == system)
+                for g in groups
+            }
+        result = frozenset(allowed) if result is None else result & allowed
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationFilter:
+    """What an Observation search restricts: the time of measurement and the codes."""
+
+    window: TimeRange = TimeRange()
+    groups: frozenset[int] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing can match, so no query is needed."""
+        return self.window.empty or self.groups == frozenset()
 
 
 def count(value: str | None) -> int:

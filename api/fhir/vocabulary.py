@@ -156,3 +156,22 @@ DEVICE_SPECIALIZATION: Final[Mapping[str, tuple[int, str]]] = {
     DeviceKind.SCALE: (528399, "MDC_DEV_SPEC_PROFILE_SCALE"),
     DeviceKind.GLUCOMETER: (528401, "MDC_DEV_SPEC_PROFILE_GLUCOSE"),
 }
+
+
+def _observation_codes() -> Mapping[tuple[str, str], frozenset[int]]:
+    index: dict[tuple[str, str], set[int]] = {
+        (MDC, str(MDC_PRESS_BLD_NONINV)): {MDC_PRESS_BLD_NONINV},
+        (LOINC, LOINC_BP_PANEL): {MDC_PRESS_BLD_NONINV},
+    }
+    for code, metric_coding in METRIC_CODINGS.items():
+        if code in BP_COMPONENT_CODES:
+            continue  # component codes, never an Observation.code
+        index.setdefault((MDC, str(code)), set()).add(code)
+        for loinc, _ in metric_coding.loinc:
+            index.setdefault((LOINC, loinc), set()).add(code)
+    return {key: frozenset(groups) for key, groups in index.items()}
+
+
+OBSERVATION_CODES: Final[Mapping[tuple[str, str], frozenset[int]]] = _observation_codes()
+"""(system, code) of each ``Observation.code`` coding → the observation groups (MDC codes of the
+Observation, the BP panel's 150020 included) that carry it; LOINC 8867-4 names both pulse sources."""

@@ -203,6 +203,22 @@ def test_date_filters(client: TestClient, two_practices: World, home: dict[str, 
     assert days("ge2026-02-24") == ["2026-02-28", "2026-03-01", "2026-03-02"]
 
 
+def test_code_search(client: TestClient, two_practices: World, home: dict[str, uuid.UUID]) -> None:
+    a = two_practices.a
+    headers = bearer(client, a.email("clinician"))
+
+    def found(*values: str) -> list[str]:
+        bundle = fhir_get(client, "/fhir/Observation", headers, patient=str(a.patient_id), code=list(values))
+        return [o["code"]["coding"][0]["code"] for o in observations_of(bundle)]
+
+    assert found("8867-4") == ["149546", "149530"]  # both pulse sources
+    assert found("urn:iso:std:iso:11073:10101|149530") == ["149530"]
+    assert found("http://loinc.org|85354-9") == ["150020"] * 4  # the home's panel and the fixture's three
+    assert found("http://loinc.org|41653-7,http://loinc.org|29463-7") == ["160184", "188736"]
+    assert found("8480-6") == []  # a component code is not an Observation code
+    assert found("8867-4", "urn:iso:std:iso:11073:10101|149546") == ["149546"]
+
+
 def test_paging_returns_every_observation_exactly_once(
     client: TestClient, two_practices: World, home: dict[str, uuid.UUID]
 ) -> None:
@@ -298,7 +314,8 @@ def test_another_practices_ids_are_not_found(
         ({"patient": "P", "date": "ge2026-02-21T10:00:00"}, "invalid"),
         ({"patient": "P", "_count": "0"}, "invalid"),
         ({"patient": "P", "_cursor": "forged"}, "invalid"),
-        ({"patient": "P", "code": "8867-4"}, "not-supported"),
+        ({"patient": "P", "category": "vital-signs"}, "not-supported"),
+        ({"patient": "P", "code": ""}, "invalid"),
         ({"patient": "Group/1"}, "invalid"),
     ],
 )

@@ -17,7 +17,16 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
 from api.fhir import resources as fhir
-from api.fhir.search import InvalidSearch, TimeRange, count, date_range, parse_cursor, patient_reference
+from api.fhir.search import (
+    InvalidSearch,
+    ObservationFilter,
+    TimeRange,
+    code_groups,
+    count,
+    date_range,
+    parse_cursor,
+    patient_reference,
+)
 from core.domain import METRICS, Metric
 
 PATIENT = UUID("11111111-1111-4111-8111-111111111111")
@@ -421,3 +430,34 @@ def test_a_searchset_bundle_validates() -> None:
     assert [link["relation"] for link in bundle["link"]] == ["self", "next"]
     assert bundle["entry"][0]["fullUrl"] == f"http://h/fhir/Observation/{observations[0]['id']}"
     validate(bundle)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], None),
+        (["8867-4"], {149546, 149530}),
+        (["http://loinc.org|8867-4"], {149546, 149530}),
+        (["urn:iso:std:iso:11073:10101|8867-4"], set()),
+        (["|150020"], set()),  # "|code" means a coding without a system: carehub has none
+        (["150020"], {150020}),
+        (["85354-9,41653-7"], {150020, 160184, 160188}),
+        (["59408-5", "2708-6"], {150456}),
+        (["8867-4", "149530"], {149530}),
+        (["8462-4"], set()),  # a BP component is not an Observation.code
+        (
+            ["http://loinc.org|"],
+            {150020, 149546, 149530, 150456, 188736, 188740, 188748, 188752, 160184, 160188, 160368, 150364},
+        ),
+    ],
+)
+def test_code_search_values(values: list[str], expected: set[int] | None) -> None:
+    assert code_groups(values) == (None if expected is None else frozenset(expected))
+
+
+def test_an_empty_filter_needs_no_query() -> None:
+    assert not ObservationFilter().empty
+    assert ObservationFilter(groups=frozenset()).empty
+    assert ObservationFilter(window=date_range(["ge2026-03-05", "lt2026-03-01"])).empty
+    with pytest.raises(InvalidSearch):
+        code_groups([""])
