@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any, Final
 from uuid import UUID
 
@@ -194,7 +195,7 @@ def patient_resource(row: PatientRow) -> Json:
                 "value": row.mbi,
             }
         )
-    out: Json = {"resourceType": "Patient", "id": str(row.id), "identifier": identifiers, "active": True}
+    out: Json = {"resourceType": "Patient", "id": str(row.id), "identifier": identifiers}
     name: Json = {}
     if row.family_name:
         name["family"] = row.family_name
@@ -281,6 +282,9 @@ def gateway_resource(row: GatewayRow) -> Json:
 # -- Observation -----------------------------------------------------------------------------------
 
 
+# The code and category elements repeat on every Observation: built once per metric and shared between
+# resources (nothing mutates a built resource; they are only serialized).
+@cache
 def _metric_code(metric: int) -> Json:
     metric_coding = v.METRIC_CODINGS[metric]
     return concept(
@@ -310,7 +314,8 @@ def _value(row: ObservationRow, flags: frozenset[str]) -> Json:
     }
 
 
-def _categories(metrics: Iterable[int]) -> list[Json]:
+@cache
+def _categories(metrics: frozenset[int]) -> list[Json]:
     codings = [v.METRIC_CODINGS[m] for m in metrics]
     out = []
     if all(c.vital_sign for c in codings):
@@ -360,12 +365,9 @@ def _observation(rows: Sequence[ObservationRow], group: int) -> Json:
             {"url": v.GATEWAY_EXTENSION, "valueReference": reference("Device", gateway_fhir_id(first.hub_id))}
         ]
     out["status"] = "preliminary" if flags & v.PRELIMINARY_FLAGS else "final"
-    out["category"] = _categories(row.metric for row in rows)
+    out["category"] = _categories(frozenset(row.metric for row in rows))
     if compound:
-        out["code"] = concept(
-            coding(v.MDC, v.MDC_PRESS_BLD_NONINV, "MDC_PRESS_BLD_NONINV"),
-            coding(v.LOINC, v.LOINC_BP_PANEL, "Blood pressure panel with all children optional"),
-        )
+        out["code"] = _BP_PANEL_CODE
     else:
         out["code"] = _metric_code(first.metric)
     out["subject"] = reference("Patient", first.patient_id)
@@ -381,6 +383,10 @@ def _observation(rows: Sequence[ObservationRow], group: int) -> Json:
     return out
 
 
+_BP_PANEL_CODE: Final = concept(
+    coding(v.MDC, v.MDC_PRESS_BLD_NONINV, "MDC_PRESS_BLD_NONINV"),
+    coding(v.LOINC, v.LOINC_BP_PANEL, "Blood pressure panel with all children optional"),
+)
 _BP_ORDER: Final[Mapping[int, int]] = {
     code: i for i, code in enumerate(sorted(v.BP_COMPONENT_CODES))
 }  # 150021 systolic, 150022 diastolic, 150023 mean

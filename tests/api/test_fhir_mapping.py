@@ -350,7 +350,7 @@ def test_a_minimal_patient_validates() -> None:
     patient = fhir.patient_resource(
         fhir.PatientRow(PATIENT, PRACTICE, "MRN-2", None, None, None, None, None, None, None, None, None)
     )
-    assert set(patient) == {"resourceType", "id", "identifier", "active"}
+    assert set(patient) == {"resourceType", "id", "identifier"}
     validate(patient)
 
 
