@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
@@ -113,9 +114,13 @@ def _patient_page(
     return patient, repository.observation_page(conn, patient_id, wanted, after, limit)
 
 
-def _devices(conn: Conn, rows: Sequence[fhir.ObservationRow], at: datetime) -> list[fhir.Entry]:
-    """The sensor and gateway Devices the Observations of ``rows`` reference, as included entries."""
-    sensors = repository.get_devices(conn, {r.device_id for r in rows}, at)
+def _devices(conn: Conn, patient_id: UUID, rows: Sequence[fhir.ObservationRow], at: datetime) -> list[fhir.Entry]:
+    """The sensor and gateway Devices the Observations of ``rows`` reference, as included entries. A
+    device since reassigned to someone else does not name that patient in this patient's bundle."""
+    sensors = [
+        d if d.patient_id == patient_id else replace(d, patient_id=None)
+        for d in repository.get_devices(conn, {r.device_id for r in rows}, at)
+    ]
     hubs = {r.hub_id for r in rows if r.hub_id and fhir.gateway_representable(r.hub_id)}
     gateways = repository.get_gateways(conn, hubs)
     return [fhir.Entry(fhir.device_resource(d), "include") for d in sensors] + [
@@ -227,7 +232,7 @@ def patient_everything(
     pid = _uuid(patient_id, "Patient")
     with scope.transaction() as conn:
         patient, page = _patient_page(conn, pid, wanted, after, limit)
-        included = _devices(conn, page.rows, scope.at)
+        included = _devices(conn, pid, page.rows, scope.at)
         scope.audit(conn, "fhir.patient_everything", patient_id=pid)
     entries = [fhir.Entry(fhir.patient_resource(patient), "match")] if after is None else []
     entries += [fhir.Entry(o, "match") for o in fhir.observations(page.rows)] + included

@@ -6,6 +6,7 @@ OperationOutcomes."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -267,6 +268,33 @@ def test_patient_everything_bundles_the_patient_its_observations_and_devices(
     second = fhir_get(client, next_url, headers)
     assert [e["resource"]["resourceType"] for e in second["entry"]].count("Patient") == 0
     assert not {o["id"] for o in observations_of(first)} & {o["id"] for o in observations_of(second)}
+
+
+def test_everything_does_not_name_the_patient_a_device_moved_on_to(
+    client: TestClient, db: Conn, two_practices: World, home: dict[str, uuid.UUID]
+) -> None:
+    a = two_practices.a
+    moved = T0 - timedelta(days=1)
+    with db.transaction():
+        other = uuid.uuid4()
+        db.execute(
+            "INSERT INTO patients (id, practice_id, mrn, time_zone) VALUES (%s, %s, 'MRN-A2', 'America/Chicago')",
+            (other, a.id),
+        )
+        db.execute("UPDATE device_patient_assignments SET valid_to = %s WHERE device_id = %s", (moved, home["scale"]))
+        db.execute(
+            "INSERT INTO device_patient_assignments (id, practice_id, device_id, patient_id, valid_from)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (uuid.uuid4(), a.id, home["scale"], other, moved),
+        )
+    headers = bearer(client, a.email("clinician"))
+    bundle = fhir_get(client, f"/fhir/Patient/{a.patient_id}/$everything", headers)
+    devices = {e["resource"]["id"]: e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Device"}
+    assert "patient" not in devices[str(home["scale"])]
+    assert devices[str(home["cuff"])]["patient"] == {"reference": f"Patient/{a.patient_id}"}
+    assert str(other) not in json.dumps(bundle)
+    # read on its own, the device names its current patient
+    assert fhir_get(client, f"/fhir/Device/{home['scale']}", headers)["patient"] == {"reference": f"Patient/{other}"}
 
 
 def test_devices_read_the_sensor_and_the_gateway(
