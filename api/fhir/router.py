@@ -73,7 +73,7 @@ def _check_query(request: Request, allowed: Iterable[str], fmt: str | None) -> N
     unknown = sorted(set(request.query_params) - set(allowed) - {"_format"})
     if unknown:
         raise FhirError(400, f"unsupported search parameters: {', '.join(unknown)}", "not-supported")
-    if fmt is not None and fmt not in _JSON_FORMATS:
+    if fmt is not None and fmt.replace(" ", "+") not in _JSON_FORMATS:  # an unencoded "+" arrives as a space
         raise FhirError(406, "only JSON is served", "not-supported")
 
 

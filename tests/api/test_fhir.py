@@ -356,6 +356,15 @@ def test_bad_searches_are_operation_outcomes(
     assert outcome["issue"][0]["code"] == code
 
 
+def test_only_json_is_served(client: TestClient, two_practices: World) -> None:
+    a = two_practices.a
+    headers = bearer(client, a.email("clinician"))
+    for fmt in ("json", "application/fhir+json", "application/fhir json"):
+        assert fhir_get(client, f"/fhir/Patient/{a.patient_id}", headers, _format=fmt)["id"] == str(a.patient_id)
+    outcome = fhir_get(client, f"/fhir/Patient/{a.patient_id}", headers, status=406, _format="xml")
+    assert outcome["issue"][0]["code"] == "not-supported"
+
+
 def test_authentication_errors_are_operation_outcomes_only_under_fhir(client: TestClient, two_practices: World) -> None:
     outcome = fhir_get(client, f"/fhir/Patient/{two_practices.a.patient_id}", {}, status=401)
     assert outcome["issue"][0]["code"] == "login"
