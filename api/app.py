@@ -19,6 +19,8 @@ from api.audit.router import router as audit_router
 from api.auth.passwords import Passwords
 from api.auth.rate_limit import SlidingWindowLimiter
 from api.auth.router import router as auth_router
+from api.fhir.outcomes import install_operation_outcomes
+from api.fhir.router import router as fhir_router
 from api.hubs.router import router as hubs_router
 from api.observability import AccessLogMiddleware, ApiMetrics
 from api.patients.router import router as patients_router
@@ -62,10 +64,12 @@ def create_app(
         login_limiter=SlidingWindowLimiter(settings.api_login_rate_per_minute),
     )
     install_problem_handlers(app)
+    install_operation_outcomes(app)
     app.add_middleware(AccessLogMiddleware, metrics=ApiMetrics(registry))
 
     for router in (auth_router, patients_router, readings_router, hubs_router, users_router, audit_router):
         app.include_router(router)
+    app.include_router(fhir_router)
     mount_alerts(app, settings.database_url, clock)
 
     @app.get("/healthz", tags=["operations"], openapi_extra=public())

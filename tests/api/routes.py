@@ -13,12 +13,16 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI
 
+from api.fhir.resources import ObservationKey, observation_group
 from api.permissions import PERMISSION_KEY, PUBLIC
 from tests.api.conftest import T0, Practice, raise_test_alert
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 _counter = itertools.count()
+
+# Query parameters a route needs to succeed; path values in braces as in the path.
+QUERIES = {"/fhir/Observation": "patient={patient_id}"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class RouteCase:
 
     @property
     def has_path_values(self) -> bool:
-        return "{" in self.path
+        return "{" in self.path or "{" in QUERIES.get(self.path, "")
 
     @property
     def streams(self) -> bool:
@@ -47,10 +51,21 @@ class RouteCase:
             "patient_id": str(practice.patient_id),
             "hub_id": practice.hub_id,
             "user_id": str(practice.users["billing"]),
+            "device_id": str(practice.device_id),
         }
         if "{alert_id}" in self.path:
             values["alert_id"] = raise_test_alert(db, practice, f"BP-M{next(_counter)}", T0 - timedelta(minutes=5))
-        return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], self.path)
+        if "{observation_id}" in self.path:
+            row = db.execute(
+                "SELECT measured_at, device_id, metric FROM readings WHERE practice_id = %s"
+                " ORDER BY measured_at LIMIT 1",
+                (practice.id,),
+            ).fetchone()
+            assert row is not None
+            values["observation_id"] = ObservationKey(row[0], row[1], observation_group(row[2])).fhir_id()
+        query = QUERIES.get(self.path)
+        url = self.path + (f"?{query}" if query else "")
+        return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], url)
 
     def body(self) -> dict[str, Any] | None:
         if self.method == "PATCH":

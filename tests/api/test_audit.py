@@ -29,7 +29,14 @@ AUDITED = {
     "POST /alerts/{alert_id}/acknowledge": "alerts.acknowledge",
     "POST /alerts/{alert_id}/resolve": "alerts.resolve",
     "POST /alerts/{alert_id}/snooze": "alerts.snooze",
+    "GET /fhir/Patient/{patient_id}": "fhir.patient_read",
+    "GET /fhir/Device/{device_id}": "fhir.device_read",
+    "GET /fhir/Observation": "fhir.observation_search",
+    "GET /fhir/Observation/{observation_id}": "fhir.observation_read",
+    "GET /fhir/Patient/{patient_id}/$everything": "fhir.patient_everything",
 }
+# The fixture's device is assigned to no patient: reading it is audited without one.
+AUDITED_WITHOUT_PATIENT = {"/alerts", "/alerts/stream", "/fhir/Device/{device_id}"}
 
 
 @pytest.fixture
@@ -71,7 +78,7 @@ def test_each_patient_data_request_leaves_exactly_one_row(
         assert (action, method, route, client) == (AUDITED[str(case)], case.method, case.path, "127.0.0.1")
         if case.path == "/patients":
             assert (patient_id, patient_ids) == (None, [a.patient_id])
-        elif case.path != "/alerts" and case.path != "/alerts/stream":
+        elif case.path not in AUDITED_WITHOUT_PATIENT:
             assert (patient_id, patient_ids) == (a.patient_id, [])
 
 
