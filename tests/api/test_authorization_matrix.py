@@ -24,11 +24,14 @@ def http(served: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def _call(http: httpx.Client, case: RouteCase, url: str, headers: dict[str, str]) -> tuple[int, str]:
+def _call(
+    http: httpx.Client, case: RouteCase, prepared: tuple[str, dict[str, Any] | None], headers: dict[str, str]
+) -> tuple[int, str]:
+    url, body = prepared
     if case.streams:
         with http.stream(case.method, url, headers=headers) as response:
             return response.status_code, ""  # the stream never ends; its status is the answer
-    response = http.request(case.method, url, headers=headers, json=case.body())
+    response = http.request(case.method, url, headers=headers, json=body)
     return response.status_code, response.text
 
 
@@ -66,7 +69,7 @@ def test_every_authenticated_route_refuses_without_a_token(
     cases, _ = route_table(app)
     for case in cases:
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"}):
-            status, _ = _call(http, case, case.url(db, two_practices.a), headers)
+            status, _ = _call(http, case, case.prepare(db, two_practices.a), headers)
             assert status == 401, f"{case} with {headers}"
 
 
@@ -81,13 +84,13 @@ def test_matrix(role: str, app: FastAPI, http: httpx.Client, db: Conn, two_pract
     outcomes = []
     for case in cases:
         allowed = (role, case.permission) in grants
-        status, body = _call(http, case, case.url(db, own), headers)
+        status, body = _call(http, case, case.prepare(db, own), headers)
         expected = case.success_status() if allowed else 403
         outcomes.append((str(case), "own", status, expected))
         leaked = [x for x in foreign_ids if x in body]
         assert not leaked, f"{case} as {role} returned another practice's data: {leaked}"
         if case.has_path_values:
-            status, _ = _call(http, case, case.url(db, other), headers)
+            status, _ = _call(http, case, case.prepare(db, other), headers)
             outcomes.append((str(case), "other", status, 404 if allowed else 403))
     wrong = [o for o in outcomes if o[2] != o[3]]
     assert wrong == [], f"{role}: (route, practice, got, expected) {wrong}"
