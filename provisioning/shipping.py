@@ -18,6 +18,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from psycopg import errors as pg_errors
+
 from core.errors import CarehubError
 from core.hub_messages import MAX_WHITELIST_ENTRIES
 from provisioning import inventory
@@ -276,15 +278,22 @@ def create_shipment(
         if row is None:
             raise UnknownRecord(f"no patient {patient_id}")
         practice_id = row[0]
-        conn.execute(
-            "INSERT INTO shipments (id, practice_id, patient_id, direction, carrier, tracking_number, ship_date,"
-            " address_line1, address_line2, city, state, postal_code, created_by)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                shipment_id, practice_id, patient_id, direction.value, carrier.value, number, ship_date,
-                ship_to.line1, ship_to.line2, ship_to.city, ship_to.state, ship_to.postal_code, actor_id,
-            ),
-        )  # fmt: skip
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO shipments (id, practice_id, patient_id, direction, carrier, tracking_number,"
+                    " ship_date, address_line1, address_line2, city, state, postal_code, created_by)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        shipment_id, practice_id, patient_id, direction.value, carrier.value, number, ship_date,
+                        ship_to.line1, ship_to.line2, ship_to.city, ship_to.state, ship_to.postal_code, actor_id,
+                    ),
+                )  # fmt: skip
+        except pg_errors.UniqueViolation as exc:
+            # carriers recycle numbers, but not on one day: the same label twice is a mistake
+            raise ShippingError(
+                f"a {carrier.value.upper()} shipment {number} shipped on {ship_date.isoformat()} exists already"
+            ) from exc
         evidence = {"carrier": carrier.value, "tracking_number": number, "shipment_id": str(shipment_id)}
         for serial in serials:
             device = device_by_serial(conn, serial)
