@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -164,7 +164,3 @@ def consent(db: Conn, practice: Practice, program: Program = Program.CCM) -> UUI
         db, practice.patient_id, program=program, modality="written", obtained_at=T0 - timedelta(days=3),
         obtained_by=practice.users["care_staff"], text_version="ccm-v2", cost_sharing_explained=True,
     )  # fmt: skip
-
-
-def day(offset_days: int) -> date:
-    return T0.date() + timedelta(days=offset_days)

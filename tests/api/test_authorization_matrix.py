@@ -61,6 +61,18 @@ def test_the_permission_table_says_what_the_product_promises(db: Conn) -> None:
     assert ("logistics", "readings.read") not in grants
     assert ("billing", "alerts.manage") not in grants
     assert all((role, "patients.read") in grants for role in ROLES)
+    holders = {p: {role for role, q in grants if q == p} for _, p in grants}
+    assert holders["billing.read"] == {"admin", "billing"}
+    assert holders["care_time.write"] == {"admin", "clinician", "care_staff"}
+    assert holders["care_time.read"] == {"admin", "clinician", "care_staff", "billing"}
+    assert holders["conditions.manage"] == {"admin", "clinician"}
+    assert holders["devices.manage"] == holders["shipments.manage"] == {"admin", "logistics"}
+    assert holders["hubs.manage"] == {"admin", "logistics"}
+    # logistics moves devices and parcels but reads no clinical data
+    assert {p for role, p in grants if role == "logistics"} == {
+        "patients.read", "hubs.read", "hubs.manage", "devices.read", "devices.manage", "shipments.read",
+        "shipments.manage",
+    }  # fmt: skip
 
 
 def test_every_authenticated_route_refuses_without_a_token(
