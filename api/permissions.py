@@ -22,6 +22,7 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
     ENROLLMENT_READ = "enrollment.read"
+    ENROLLMENT_MANAGE = "enrollment.manage"
     CONDITIONS_MANAGE = "conditions.manage"
     CONSENTS_MANAGE = "consents.manage"
     DEVICES_READ = "devices.read"

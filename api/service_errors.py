@@ -15,10 +15,12 @@ from billing.care_time import CareTimeConflict, UnknownEntry
 from core.errors import CarehubError
 from provisioning.custody import IllegalTransition
 from provisioning.enrollment import (
+    AlreadyEnrolled,
     ConditionAlreadyRecorded,
     ConditionAlreadyResolved,
     InvalidCondition,
     NoConsentInForce,
+    NoOpenEnrollment,
     NotEligible,
 )
 from provisioning.hub_config import HubConfigError
@@ -43,6 +45,8 @@ STATUS_OF: tuple[tuple[type[CarehubError], int], ...] = (
     (ConditionAlreadyResolved, CONFLICT),
     (NoConsentInForce, CONFLICT),
     (NotEligible, CONFLICT),
+    (AlreadyEnrolled, CONFLICT),
+    (NoOpenEnrollment, CONFLICT),
     (CareTimeConflict, CONFLICT),
 )
 

@@ -46,6 +46,14 @@ class NoConsentInForce(EnrollmentError):
     """There is no unrevoked consent to revoke."""
 
 
+class AlreadyEnrolled(EnrollmentError):
+    """An enrollment in the program already covers part of the period."""
+
+
+class NoOpenEnrollment(EnrollmentError):
+    """There is no open enrollment in the program to end."""
+
+
 class NotEligible(EnrollmentError):
     def __init__(self, eligibility: Eligibility) -> None:
         rules = "; ".join(f"{f.rule}: {f.detail}" for f in eligibility.blocking)
@@ -306,7 +314,7 @@ def enroll(
                 ),
             )
     except pg_errors.ExclusionViolation as exc:
-        raise EnrollmentError(f"the patient is already enrolled in {program.value.upper()} for that period") from exc
+        raise AlreadyEnrolled(f"the patient is already enrolled in {program.value.upper()} for that period") from exc
     except pg_errors.ForeignKeyViolation as exc:
         raise EnrollmentError("the ordering practitioner must be staff of the patient's practice") from exc
     except pg_errors.CheckViolation as exc:
@@ -314,12 +322,22 @@ def enroll(
     return enrollment_id
 
 
-def end_enrollment(conn: Conn, patient_id: UUID, *, program: Program, ends_on: date, reason: str) -> int:
-    cur = conn.execute(
-        "UPDATE program_enrollments SET ends_on = %s, end_reason = %s"
-        " WHERE patient_id = %s AND program = %s AND ends_on IS NULL AND starts_on <= %s",
-        (ends_on, reason, patient_id, program.value, ends_on),
-    )
+def end_enrollment(
+    conn: Conn, patient_id: UUID, *, program: Program, ends_on: date, reason: str, strict: bool = False
+) -> int:
+    """End the open enrollment in ``program`` on ``ends_on``; with ``strict``, having none that started by
+    then is an error (:class:`NoOpenEnrollment`) rather than zero rows."""
+    try:
+        with conn.transaction():
+            cur = conn.execute(
+                "UPDATE program_enrollments SET ends_on = %s, end_reason = %s"
+                " WHERE patient_id = %s AND program = %s AND ends_on IS NULL AND starts_on <= %s",
+                (ends_on, reason, patient_id, program.value, ends_on),
+            )
+    except pg_errors.CheckViolation as exc:
+        raise EnrollmentError(f"enrollment end refused: {exc.diag.constraint_name}") from exc
+    if strict and cur.rowcount == 0:
+        raise NoOpenEnrollment(f"no open {program.value} enrollment that started by {ends_on.isoformat()}")
     return cur.rowcount
 
 

@@ -17,6 +17,8 @@ from api.enrollment.schemas import (
     ConditionResolve,
     ConsentIn,
     ConsentOut,
+    EnrollIn,
+    EnrollmentEnd,
     EnrollmentOut,
     FindingOut,
     ProgramsOut,
@@ -150,6 +152,49 @@ def program_state(
         states = [_state(conn, patient_id, program, day, enrollments, rpm_condition) for program in Program]
         scope.audit(conn, "programs.read", patient_id=patient_id)
     return ProgramsOut(on=day, programs=states)
+
+
+@router.post(
+    "/programs/{program}/enrollment",
+    status_code=201,
+    openapi_extra=requires(Permission.ENROLLMENT_MANAGE),
+    responses=CONFLICT_RESPONSES,
+)
+def enroll(patient_id: UUID, program: Program, body: EnrollIn, scope: Authorized) -> EnrollmentOut:
+    """Enroll the patient from ``starts_on``, ordered by the caller, if every eligibility rule passes on that
+    day; 409 naming the failing rules otherwise, or when an enrollment already covers the period."""
+    with scope.transaction() as conn, service_errors():
+        require_patient(conn, patient_id)
+        enrollment_id = enrollment.enroll(
+            conn,
+            patient_id,
+            program=program,
+            starts_on=body.starts_on,
+            ordering_user_id=scope.principal.user_id,
+            condition_icd10=body.condition_icd10,
+            ordering_npi=body.ordering_npi,
+        )
+        row = next(e for e in repository.enrollments(conn, patient_id) if e.id == enrollment_id)
+        scope.audit(conn, "programs.enroll", patient_id=patient_id)
+    return row
+
+
+@router.post(
+    "/programs/{program}/enrollment/end",
+    openapi_extra=requires(Permission.ENROLLMENT_MANAGE),
+    responses=CONFLICT_RESPONSES,
+)
+def end_enrollment(patient_id: UUID, program: Program, body: EnrollmentEnd, scope: Authorized) -> list[EnrollmentOut]:
+    """End the open enrollment on ``ends_on`` with a reason; 409 when none is open. Answers the program's
+    enrollments."""
+    with scope.transaction() as conn, service_errors():
+        require_patient(conn, patient_id)
+        enrollment.end_enrollment(
+            conn, patient_id, program=program, ends_on=body.ends_on, reason=body.reason, strict=True
+        )
+        rows = [e for e in repository.enrollments(conn, patient_id) if e.program is program]
+        scope.audit(conn, "programs.end", patient_id=patient_id)
+    return rows
 
 
 def _state(

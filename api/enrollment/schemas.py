@@ -70,6 +70,19 @@ class EnrollmentOut(BaseModel):
     end_reason: str | None
 
 
+class EnrollIn(BaseModel):
+    """An order for a program: the calling practitioner orders it for ``condition_icd10`` (RPM-ELIG-3)."""
+
+    starts_on: date
+    condition_icd10: str = Field(min_length=3, max_length=8, examples=["I10"])
+    ordering_npi: str | None = Field(default=None, pattern=r"^[0-9]{10}$")
+
+
+class EnrollmentEnd(BaseModel):
+    ends_on: date
+    reason: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["patient_declined"])
+
+
 class FindingOut(BaseModel):
     rule: str
     ok: bool

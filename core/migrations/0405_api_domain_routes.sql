@@ -5,6 +5,7 @@
 
 INSERT INTO permissions (name, description)
 VALUES ('enrollment.read', 'Read a patient''s conditions, consents and program enrollment'),
+       ('enrollment.manage', 'Enroll a patient in a program (as the ordering practitioner) and end it'),
        ('conditions.manage', 'Record and resolve a patient''s diagnoses'),
        ('consents.manage', 'Record and revoke a patient''s program consent'),
        ('devices.read', 'List devices and read their custody history and assignments'),
@@ -16,14 +17,14 @@ VALUES ('enrollment.read', 'Read a patient''s conditions, consents and program e
        ('billing.read', 'Read the monthly billing report and per-patient explanations'),
        ('hubs.manage', 'Have a hub''s desired configuration issued again');
 
+-- admins hold every permission
 INSERT INTO role_permissions (role, permission)
-SELECT 'admin', name FROM permissions
- WHERE name IN ('enrollment.read', 'conditions.manage', 'consents.manage', 'devices.read', 'devices.manage',
-                'shipments.read', 'shipments.manage', 'care_time.read', 'care_time.write', 'billing.read',
-                'hubs.manage');
+SELECT 'admin', name FROM permissions ON CONFLICT DO NOTHING;
 INSERT INTO role_permissions (role, permission)
-VALUES -- clinicians diagnose, obtain consent, log care time, and see where the patient's devices are
-       ('clinician', 'enrollment.read'), ('clinician', 'conditions.manage'), ('clinician', 'consents.manage'),
+VALUES -- clinicians diagnose, order programs, obtain consent, log care time, and see where the patient's
+       -- devices are
+       ('clinician', 'enrollment.read'), ('clinician', 'enrollment.manage'), ('clinician', 'conditions.manage'),
+       ('clinician', 'consents.manage'),
        ('clinician', 'care_time.read'), ('clinician', 'care_time.write'), ('clinician', 'devices.read'),
        ('clinician', 'shipments.read'),
        -- care staff (nurses, MAs) obtain consent and log care time; diagnoses are the clinician's

@@ -15,6 +15,8 @@ import psycopg
 from fastapi import FastAPI
 
 from api.permissions import PERMISSION_KEY, PUBLIC
+from provisioning import enrollment
+from provisioning.eligibility import Program
 from tests.api import records
 from tests.api.conftest import T0, Practice, raise_test_alert
 
@@ -140,6 +142,16 @@ def _resolvable(db: Conn, p: Practice) -> Prepared:
     )
 
 
+def _reenrollable(db: Conn, p: Practice) -> Prepared:
+    """An RPM patient whose enrollment ended yesterday and who is still eligible."""
+    patient_id = records.enrolled_patient(db, p)
+    enrollment.end_enrollment(
+        db, patient_id, program=Program.RPM, ends_on=T0.date() - timedelta(days=1), reason="paused"
+    )
+    body = {"starts_on": T0.date().isoformat(), "condition_icd10": "I10"}
+    return Prepared({"patient_id": str(patient_id), "program": "rpm"}, body)
+
+
 def _revocable(db: Conn, p: Practice) -> Prepared:
     records.consent(db, p)
     return Prepared({"program": "ccm"})
@@ -166,6 +178,11 @@ DOMAIN_SETUPS: dict[str, Callable[[Conn, Practice], Prepared]] = {
         }
     ),
     "POST /patients/{patient_id}/consents/{program}/revoke": _revocable,
+    "POST /patients/{patient_id}/programs/{program}/enrollment": _reenrollable,
+    "POST /patients/{patient_id}/programs/{program}/enrollment/end": lambda db, p: Prepared(
+        {"patient_id": str(records.enrolled_patient(db, p)), "program": "rpm"},
+        {"ends_on": T0.date().isoformat(), "reason": "patient_declined"},
+    ),
     "POST /devices/{device_id}/assign": _assign,
     "POST /devices/{device_id}/unassign": _deployed_device,
     "POST /devices/{device_id}/replacement": _replace,
@@ -200,6 +217,8 @@ DOMAIN_STATUS: dict[str, int] = {
     "POST /patients/{patient_id}/conditions/{condition_id}/resolve": 200,
     "POST /patients/{patient_id}/consents": 201,
     "POST /patients/{patient_id}/consents/{program}/revoke": 200,
+    "POST /patients/{patient_id}/programs/{program}/enrollment": 201,
+    "POST /patients/{patient_id}/programs/{program}/enrollment/end": 200,
     "POST /devices/{device_id}/assign": 200,
     "POST /devices/{device_id}/unassign": 200,
     "POST /devices/{device_id}/replacement": 201,

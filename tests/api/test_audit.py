@@ -36,6 +36,8 @@ AUDITED = {
     "POST /patients/{patient_id}/consents": "consents.record",
     "POST /patients/{patient_id}/consents/{program}/revoke": "consents.revoke",
     "GET /patients/{patient_id}/programs": "programs.read",
+    "POST /patients/{patient_id}/programs/{program}/enrollment": "programs.enroll",
+    "POST /patients/{patient_id}/programs/{program}/enrollment/end": "programs.end",
     "GET /devices": "devices.list",
     "GET /devices/{device_id}": "devices.read",
     "POST /devices/{device_id}/assign": "devices.assign",

@@ -65,7 +65,7 @@ def test_the_permission_table_says_what_the_product_promises(db: Conn) -> None:
     assert holders["billing.read"] == {"admin", "billing"}
     assert holders["care_time.write"] == {"admin", "clinician", "care_staff"}
     assert holders["care_time.read"] == {"admin", "clinician", "care_staff", "billing"}
-    assert holders["conditions.manage"] == {"admin", "clinician"}
+    assert holders["conditions.manage"] == holders["enrollment.manage"] == {"admin", "clinician"}
     assert holders["devices.manage"] == holders["shipments.manage"] == {"admin", "logistics"}
     assert holders["hubs.manage"] == {"admin", "logistics"}
     # logistics moves devices and parcels but reads no clinical data

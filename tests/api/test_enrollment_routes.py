@@ -190,3 +190,61 @@ def test_another_practices_patient_is_not_found(client: TestClient, db: Conn, tw
         1,
     )
     assert audit_rows(db) == []
+
+
+def test_a_clinician_enrolls_an_eligible_patient_and_ends_it(
+    client: TestClient, db: Conn, two_practices: World
+) -> None:
+    a = two_practices.a
+    clinician = bearer(client, a.email("clinician"))
+    patient = records.enrolled_patient(db, a)  # RPM from 2026-01-31
+    url = f"/patients/{patient}/programs"
+
+    overlapping = client.post(
+        f"{url}/rpm/enrollment", headers=clinician, json={"starts_on": "2026-03-02", "condition_icd10": "I10"}
+    )
+    assert (overlapping.status_code, overlapping.json()["detail"]) == (
+        409,
+        "the patient is already enrolled in RPM for that period",
+    )
+    ended = client.post(
+        f"{url}/rpm/enrollment/end", headers=clinician, json={"ends_on": "2026-02-28", "reason": "paused"}
+    )
+    assert ended.status_code == 200
+    assert [(e["starts_on"], e["ends_on"], e["end_reason"]) for e in ended.json()] == [
+        ("2026-01-31", "2026-02-28", "paused")
+    ]
+    again = client.post(
+        f"{url}/rpm/enrollment/end", headers=clinician, json={"ends_on": "2026-03-01", "reason": "paused"}
+    )
+    assert (again.status_code, again.json()["detail"]) == (409, "no open rpm enrollment that started by 2026-03-01")
+
+    enrolled = client.post(
+        f"{url}/rpm/enrollment", headers=clinician,
+        json={"starts_on": "2026-03-02", "condition_icd10": "i10", "ordering_npi": "1234567893"},
+    )  # fmt: skip
+    assert enrolled.status_code == 201, enrolled.text
+    assert {k: v for k, v in enrolled.json().items() if k != "id"} == {
+        "program": "rpm",
+        "starts_on": "2026-03-02",
+        "ends_on": None,
+        "ordering_user_id": str(a.users["clinician"]),
+        "condition_icd10": "I10",
+        "end_reason": None,
+    }
+    not_eligible = client.post(
+        f"{url}/ccm/enrollment", headers=clinician, json={"starts_on": "2026-03-02", "condition_icd10": "I10"}
+    )
+    assert (not_eligible.status_code, not_eligible.json()["detail"]) == (
+        409,
+        "not eligible for CCM: CCM-ELIG-1: 1 qualifying chronic condition(s); CCM needs two or more; "
+        "CCM-CONSENT-1: no ccm consent in force on 2026-03-02",
+    )
+    nurse = bearer(client, a.email("care_staff"))
+    assert (
+        client.post(
+            f"{url}/ccm/enrollment", headers=nurse, json={"starts_on": "2026-03-02", "condition_icd10": "I10"}
+        ).status_code
+        == 403
+    )
+    assert [r[0] for r in audit_rows(db)] == ["programs.end", "programs.enroll"]
