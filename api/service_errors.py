@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from api.problems import PROBLEM_RESPONSES
 from billing.care_time import CareTimeConflict, UnknownEntry
 from core.errors import CarehubError
 from provisioning.custody import IllegalTransition
@@ -68,8 +69,12 @@ def service_errors() -> Iterator[None]:
         raise HTTPException(status_code=status_of(exc), detail=str(exc)) from exc
 
 
+_PROBLEM_CONTENT = PROBLEM_RESPONSES["4XX"]["content"]
 CONFLICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such record in the user's practice"},
-    409: {"description": "The state (custody, shipment, entry) does not allow this change"},
-    422: {"description": "The request is not valid"},
+    404: {"description": "No such record in the user's practice", "content": _PROBLEM_CONTENT},
+    409: {
+        "description": "The state (custody, shipment, entry) does not allow this change",
+        "content": _PROBLEM_CONTENT,
+    },
+    422: {"description": "The request or a value in it is not valid", "content": _PROBLEM_CONTENT},
 }
