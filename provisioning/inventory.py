@@ -296,6 +296,23 @@ def _filter_params(f: DeviceFilter) -> dict[str, Any]:
     }
 
 
+class DeviceOrder(StrEnum):
+    """Orders of :func:`list_devices` (a leading ``-`` is descending); the serial breaks ties."""
+
+    SERIAL = "serial"
+    SERIAL_DESC = "-serial"
+    CUSTODY_CHANGED_AT = "custody_changed_at"
+    CUSTODY_CHANGED_AT_DESC = "-custody_changed_at"
+
+
+_ORDER_SQL: Mapping[DeviceOrder, str] = {
+    DeviceOrder.SERIAL: "d.serial",
+    DeviceOrder.SERIAL_DESC: "d.serial DESC",
+    DeviceOrder.CUSTODY_CHANGED_AT: "d.custody_changed_at NULLS FIRST, d.serial",
+    DeviceOrder.CUSTODY_CHANGED_AT_DESC: "d.custody_changed_at DESC NULLS LAST, d.serial",
+}
+
+
 def list_devices(
     conn: Conn,
     *,
@@ -304,11 +321,12 @@ def list_devices(
     limit: int = 500,
     offset: int = 0,
     where: DeviceFilter | None = None,
+    order: DeviceOrder = DeviceOrder.SERIAL,
 ) -> list[DeviceRow]:
-    """Devices by serial; ``where`` (when given) replaces the ``practice_id``/``state`` shorthands."""
+    """Devices in ``order``; ``where`` (when given) replaces the ``practice_id``/``state`` shorthands."""
     f = where or DeviceFilter(practice_id=practice_id, state=state)
     rows = conn.execute(
-        _DEVICE_SELECT + _DEVICE_WHERE + " ORDER BY d.serial LIMIT %(limit)s OFFSET %(offset)s",
+        _DEVICE_SELECT + _DEVICE_WHERE + f" ORDER BY {_ORDER_SQL[order]} LIMIT %(limit)s OFFSET %(offset)s",
         {**_filter_params(f), "limit": limit, "offset": offset},
     ).fetchall()
     return [_device_row(r) for r in rows]

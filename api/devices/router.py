@@ -29,6 +29,7 @@ from api.service_errors import CONFLICT_RESPONSES, service_errors
 from core.domain import DeviceKind
 from provisioning import inventory, replacement, shipping
 from provisioning.custody import CustodyState
+from provisioning.inventory import DeviceOrder
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -49,15 +50,16 @@ def list_devices(
     scope: Authorized,
     limit: Limit = 50,
     offset: Offset = 0,
+    sort: DeviceOrder = DeviceOrder.SERIAL,
     state: Annotated[CustodyState | None, Query(description="Custody state.")] = None,
     model: Annotated[str | None, Query(max_length=100, description="Model name (case-insensitive).")] = None,
     kind: Annotated[DeviceKind | None, Query()] = None,
     practice_id: Annotated[UUID | None, Query(description="Only this practice (a user sees their own only).")] = None,
 ) -> Page[DeviceOut]:
-    """Devices by serial."""
+    """Devices by serial (or ``sort``)."""
     where = inventory.DeviceFilter(practice_id, state, model, kind.value if kind else None)
     with scope.transaction() as conn:
-        rows = inventory.list_devices(conn, limit=limit, offset=offset, where=where)
+        rows = inventory.list_devices(conn, limit=limit, offset=offset, where=where, order=sort)
         total = inventory.count_devices(conn, where)
         items = [DeviceOut.model_validate(r, from_attributes=True) for r in rows]
         scope.audit(conn, "devices.list", patient_ids=sorted({r.patient_id for r in rows if r.patient_id}))

@@ -46,13 +46,17 @@ def test_the_inventory_filters_by_state_model_kind_and_practice(
     assert serials(kind="scale") == (0, [])
     assert serials(practice_id=str(b.id)) == (0, [])
     assert serials(limit="1", offset="1") == (3, ["BP-A"])
+    assert serials(sort="-serial") == (3, sorted(["AND-0001", "BP-A", deployed_serial], reverse=True))
+    # units never moved (custody_changed_at NULL) first, then by their last move
+    assert serials(sort="custody_changed_at") == (3, ["AND-0001", "BP-A", deployed_serial])
+    assert serials(sort="-custody_changed_at") == (3, [deployed_serial, "AND-0001", "BP-A"])
     bad = client.get("/devices", headers=logistics, params={"state": "on_the_moon"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["loc"] == ["query", "state"]
     rows = audit_rows(db)
     assert rows[0] == ("devices.list", None, [deployed.patient_id])
     assert rows[1] == ("devices.list", None, [deployed.patient_id])
-    assert len(rows) == 6  # the refused request left none
+    assert len(rows) == 9  # the refused request left none
 
 
 def test_a_device_shows_its_custody_history_and_assignments(client: TestClient, db: Conn, two_practices: World) -> None:
