@@ -19,6 +19,10 @@ from api.audit.router import router as audit_router
 from api.auth.passwords import Passwords
 from api.auth.rate_limit import SlidingWindowLimiter
 from api.auth.router import router as auth_router
+from api.billing.router import router as billing_router
+from api.care_time.router import router as care_time_router
+from api.devices.router import router as devices_router
+from api.enrollment.router import router as enrollment_router
 from api.fhir.outcomes import install_operation_outcomes
 from api.fhir.router import router as fhir_router
 from api.hubs.router import router as hubs_router
@@ -29,6 +33,7 @@ from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.readings.router import router as readings_router
 from api.scope import ApiContext, Conn
 from api.settings import ApiSettings
+from api.shipments.router import router as shipments_router
 from api.users.router import router as users_router
 
 logger = logging.getLogger(__name__)
@@ -67,7 +72,19 @@ def create_app(
     install_operation_outcomes(app)
     app.add_middleware(AccessLogMiddleware, metrics=ApiMetrics(registry))
 
-    for router in (auth_router, patients_router, readings_router, hubs_router, users_router, audit_router):
+    for router in (
+        auth_router,
+        patients_router,
+        readings_router,
+        hubs_router,
+        users_router,
+        audit_router,
+        enrollment_router,
+        devices_router,
+        shipments_router,
+        care_time_router,
+        billing_router,
+    ):
         app.include_router(router)
     app.include_router(fhir_router)
     mount_alerts(app, settings.database_url, clock)

@@ -21,6 +21,18 @@ class Permission(StrEnum):
     USERS_READ = "users.read"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
+    ENROLLMENT_READ = "enrollment.read"
+    ENROLLMENT_MANAGE = "enrollment.manage"
+    CONDITIONS_MANAGE = "conditions.manage"
+    CONSENTS_MANAGE = "consents.manage"
+    DEVICES_READ = "devices.read"
+    DEVICES_MANAGE = "devices.manage"
+    SHIPMENTS_READ = "shipments.read"
+    SHIPMENTS_MANAGE = "shipments.manage"
+    CARE_TIME_READ = "care_time.read"
+    CARE_TIME_WRITE = "care_time.write"
+    BILLING_READ = "billing.read"
+    HUBS_MANAGE = "hubs.manage"
 
 
 def requires(permission: Permission) -> dict[str, Any]:

@@ -6,14 +6,18 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from billing.settings import BillingSettings
 from core.errors import ConfigurationError
-from core.settings import DatabaseSettings, ServiceSettings
+from core.settings import ServiceSettings
 
 DEMO_JWT_SECRET = "carehub-demo-only-not-a-secret-0123456789abcdef"  # noqa: S105 - refused outside demo mode
 _MIN_SECRET_BYTES = 32
 
 
-class ApiSettings(DatabaseSettings, ServiceSettings):
+class ApiSettings(BillingSettings, ServiceSettings):
+    """The billing thresholds (``CAREHUB_BILLING_*``) are the ones ``carehub billing report`` reads, so
+    the report route and the command agree."""
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     api_demo_mode: bool = Field(default=False, description="Allows the built-in signing key (demo and tests only).")

@@ -43,11 +43,16 @@ class CareTimeError(CarehubError):
     """A care time change was refused (the message says why and what to do)."""
 
 
-class OverlappingCareTime(CareTimeError):
+class CareTimeConflict(CareTimeError):
+    """The entry is not in a state that allows the change (already stopped, voided, or changed meanwhile),
+    or the change collides with other entries."""
+
+
+class OverlappingCareTime(CareTimeConflict):
     """The performer already has an entry (or a running timer) covering part of this time."""
 
 
-class MinuteInTwoPrograms(CareTimeError):
+class MinuteInTwoPrograms(CareTimeConflict):
     """Another entry counts part of this time for the patient under the other program (TIME-1)."""
 
 
@@ -272,7 +277,7 @@ def get_entry(conn: Conn, entry_id: UUID) -> CareTimeEntry:
 def stop_timer(conn: Conn, *, entry_id: UUID, by: UUID, at: datetime) -> CareTimeEntry:
     entry = get_entry(conn, entry_id)
     if entry.ended_at is not None or entry.voided_at is not None:
-        raise CareTimeError("this entry is not a running timer")
+        raise CareTimeConflict("this entry is not a running timer")
     if not entry.started_at < at <= entry.started_at + MAX_ENTRY:
         raise CareTimeError("a timer stops after it started and within 12 hours; correct it with an edit")
     updated = _write(
@@ -282,7 +287,7 @@ def stop_timer(conn: Conn, *, entry_id: UUID, by: UUID, at: datetime) -> CareTim
         (at, by, at, "timer stopped", entry_id),
     )
     if updated is None:
-        raise CareTimeError("this timer was stopped concurrently")
+        raise CareTimeConflict("this timer was stopped concurrently")
     return updated
 
 
@@ -305,7 +310,7 @@ def edit_entry(
         raise CareTimeError("an edit needs a reason")
     entry = get_entry(conn, entry_id)
     if entry.voided_at is not None:
-        raise CareTimeError("a voided entry cannot be edited")
+        raise CareTimeConflict("a voided entry cannot be edited")
     new_start = started_at or entry.started_at
     new_end = ended_at or entry.ended_at
     if new_end is not None and not new_start < new_end <= new_start + MAX_ENTRY:
@@ -330,7 +335,7 @@ def edit_entry(
         ),
     )
     if updated is None:
-        raise CareTimeError("the entry changed while you edited it; reload and try again")
+        raise CareTimeConflict("the entry changed while you edited it; reload and try again")
     return updated
 
 
@@ -340,7 +345,7 @@ def void_entry(conn: Conn, *, entry_id: UUID, by: UUID, at: datetime, reason: st
         raise CareTimeError("voiding an entry needs a reason")
     entry = get_entry(conn, entry_id)
     if entry.voided_at is not None:
-        raise CareTimeError("this entry is already voided")
+        raise CareTimeConflict("this entry is already voided")
     end = entry.ended_at or max(at, entry.started_at + timedelta(seconds=1))
     updated = _write(
         conn,
@@ -349,7 +354,7 @@ def void_entry(conn: Conn, *, entry_id: UUID, by: UUID, at: datetime, reason: st
         (end, at, by, at, reason.strip(), entry_id, entry.version),
     )
     if updated is None:
-        raise CareTimeError("the entry changed while you voided it; reload and try again")
+        raise CareTimeConflict("the entry changed while you voided it; reload and try again")
     return updated
 
 

@@ -142,13 +142,19 @@ def build_report(
     rules: RuleSet,
     fees: FeeSchedule,
     enrollments: EnrollmentSource,
+    patient_ids: frozenset[UUID] | None = None,
 ) -> MonthlyReport:
     """``as_of`` (a date in the month, from the caller's clock) decides "this period" for the
-    at-risk list; the codes do not depend on it."""
+    at-risk list; the codes do not depend on it. ``patient_ids`` limits the report to those
+    patients (one patient's explanation runs the same code path as the practice's report)."""
     first, last = month_bounds(month)
     as_of = min(max(as_of, first), last)
     enrolled = enrollments.enrollments(practice_id, first)
-    people = [p for p in repository.patients(conn, practice_id) if p.id in enrolled]
+    people = [
+        p
+        for p in repository.patients(conn, practice_id)
+        if p.id in enrolled and (patient_ids is None or p.id in patient_ids)
+    ]
     zones = {p.id: p.time_zone for p in people}
     conditions = repository.conditions(conn, practice_id, first)
     days = repository.data_days(conn, practice_id, first)

@@ -119,7 +119,9 @@ def first_data_days(conn: Conn, practice_id: UUID, since: Mapping[UUID, date]) -
 def time_spent(
     conn: Conn, practice_id: UUID, month: date, zones: Mapping[UUID, str]
 ) -> dict[UUID, tuple[TimeSpent, ...]]:
-    """Finished, non-voided care time touching the month, split at each patient's local midnight."""
+    """Finished, non-voided care time touching the month, split at each patient's local midnight, of the
+    patients in ``zones`` (those the report covers: time logged for a patient not enrolled that month,
+    or outside the patient filter, is not theirs to bill)."""
     first, last = month_bounds(month)
     spent: dict[UUID, list[TimeSpent]] = defaultdict(list)
     with conn.cursor(row_factory=class_row(CareTimeEntry)) as cur:
@@ -131,7 +133,9 @@ def time_spent(
             (practice_id, _utc(last + timedelta(days=2)), _utc(first - timedelta(days=1))),
         )
         for entry in cur:
-            spent[entry.patient_id].extend(time_spent_of(entry, zones[entry.patient_id]))
+            zone = zones.get(entry.patient_id)
+            if zone is not None:
+                spent[entry.patient_id].extend(time_spent_of(entry, zone))
     return {k: tuple(v) for k, v in spent.items()}
 
 

@@ -30,6 +30,30 @@ class EnrollmentError(RegistryError):
     """An enrollment step was refused."""
 
 
+class ConditionAlreadyRecorded(EnrollmentError):
+    """The patient already has a diagnosis with this code."""
+
+
+class InvalidCondition(EnrollmentError):
+    """The code is not an ICD-10-CM code, or the dates are not in order."""
+
+
+class ConditionAlreadyResolved(EnrollmentError):
+    """The diagnosis was resolved before."""
+
+
+class NoConsentInForce(EnrollmentError):
+    """There is no unrevoked consent to revoke."""
+
+
+class AlreadyEnrolled(EnrollmentError):
+    """An enrollment in the program already covers part of the period."""
+
+
+class NoOpenEnrollment(EnrollmentError):
+    """There is no open enrollment in the program to end."""
+
+
 class NotEligible(EnrollmentError):
     def __init__(self, eligibility: Eligibility) -> None:
         rules = "; ".join(f"{f.rule}: {f.detail}" for f in eligibility.blocking)
@@ -149,12 +173,27 @@ def add_condition(
                 ),
             ).fetchone()
     except pg_errors.UniqueViolation as exc:
-        raise EnrollmentError(f"condition {icd10_code} is already recorded for the patient") from exc
+        raise ConditionAlreadyRecorded(f"condition {icd10_code} is already recorded for the patient") from exc
     except pg_errors.CheckViolation as exc:
-        raise EnrollmentError(f"{icd10_code!r} is not an ICD-10-CM code") from exc
+        raise InvalidCondition(f"{icd10_code!r} is not an ICD-10-CM code") from exc
     except pg_errors.ForeignKeyViolation as exc:
         raise EnrollmentError("the recording user must be staff of the patient's practice") from exc
     return tuple(row[0]) if row else ()
+
+
+def resolve_condition(conn: Conn, patient_id: UUID, condition_id: UUID, *, resolved_on: date) -> None:
+    """Mark a diagnosis resolved from ``resolved_on`` (it stops counting from that day; the row stays)."""
+    row = conn.execute(
+        "SELECT resolved_on, onset_on FROM patient_conditions WHERE id = %s AND patient_id = %s FOR UPDATE",
+        (condition_id, patient_id),
+    ).fetchone()
+    if row is None:
+        raise UnknownRecord("no such condition for the patient")
+    if row[0] is not None:
+        raise ConditionAlreadyResolved(f"the condition was resolved on {row[0].isoformat()}")
+    if row[1] is not None and resolved_on < row[1]:
+        raise InvalidCondition(f"a condition is resolved on or after its onset ({row[1].isoformat()})")
+    conn.execute("UPDATE patient_conditions SET resolved_on = %s WHERE id = %s", (resolved_on, condition_id))
 
 
 def record_consent(
@@ -194,11 +233,16 @@ def record_consent(
     return consent_id
 
 
-def revoke_consent(conn: Conn, patient_id: UUID, *, program: Program, at: datetime) -> int:
+def revoke_consent(conn: Conn, patient_id: UUID, *, program: Program, at: datetime, strict: bool = False) -> int:
+    """Revoke the patient's consents to ``program`` in force at ``at``; with ``strict``, having none
+    is an error (:class:`NoConsentInForce`) rather than zero rows."""
     cur = conn.execute(
-        "UPDATE consents SET revoked_at = %s WHERE patient_id = %s AND program = %s AND revoked_at IS NULL",
-        (at, patient_id, program.value),
+        "UPDATE consents SET revoked_at = %s WHERE patient_id = %s AND program = %s AND revoked_at IS NULL"
+        " AND obtained_at <= %s",
+        (at, patient_id, program.value, at),
     )
+    if strict and cur.rowcount == 0:
+        raise NoConsentInForce(f"no {program.value} consent in force to revoke")
     return cur.rowcount
 
 
@@ -270,7 +314,7 @@ def enroll(
                 ),
             )
     except pg_errors.ExclusionViolation as exc:
-        raise EnrollmentError(f"the patient is already enrolled in {program.value.upper()} for that period") from exc
+        raise AlreadyEnrolled(f"the patient is already enrolled in {program.value.upper()} for that period") from exc
     except pg_errors.ForeignKeyViolation as exc:
         raise EnrollmentError("the ordering practitioner must be staff of the patient's practice") from exc
     except pg_errors.CheckViolation as exc:
@@ -278,12 +322,22 @@ def enroll(
     return enrollment_id
 
 
-def end_enrollment(conn: Conn, patient_id: UUID, *, program: Program, ends_on: date, reason: str) -> int:
-    cur = conn.execute(
-        "UPDATE program_enrollments SET ends_on = %s, end_reason = %s"
-        " WHERE patient_id = %s AND program = %s AND ends_on IS NULL AND starts_on <= %s",
-        (ends_on, reason, patient_id, program.value, ends_on),
-    )
+def end_enrollment(
+    conn: Conn, patient_id: UUID, *, program: Program, ends_on: date, reason: str, strict: bool = False
+) -> int:
+    """End the open enrollment in ``program`` on ``ends_on``; with ``strict``, having none that started by
+    then is an error (:class:`NoOpenEnrollment`) rather than zero rows."""
+    try:
+        with conn.transaction():
+            cur = conn.execute(
+                "UPDATE program_enrollments SET ends_on = %s, end_reason = %s"
+                " WHERE patient_id = %s AND program = %s AND ends_on IS NULL AND starts_on <= %s",
+                (ends_on, reason, patient_id, program.value, ends_on),
+            )
+    except pg_errors.CheckViolation as exc:
+        raise EnrollmentError(f"enrollment end refused: {exc.diag.constraint_name}") from exc
+    if strict and cur.rowcount == 0:
+        raise NoOpenEnrollment(f"no open {program.value} enrollment that started by {ends_on.isoformat()}")
     return cur.rowcount
 
 

@@ -171,6 +171,17 @@ class HubConfigStatus:
         return self.reported_version == self.desired_version and not self.reported_errors
 
 
+def request_reissue(conn: Conn, hub_id: str, at: datetime) -> None:
+    """Have the publisher issue the hub's desired configuration again as the next version (a hub
+    that lost its retained message, a replaced SD card): the same pending mark an assignment change
+    leaves, so the usual round materialises and publishes it."""
+    conn.execute(
+        "INSERT INTO hub_config_pending (hub_id, changed_at) VALUES (%s, %s)"
+        " ON CONFLICT (hub_id) DO UPDATE SET changed_at = excluded.changed_at",
+        (hub_id, at),
+    )
+
+
 def config_status(conn: Conn, hub_id: str | None = None) -> list[HubConfigStatus]:
     rows = conn.execute(
         "SELECT hub_id, desired_version, published_version, reported_version, reported_at, reported_errors"

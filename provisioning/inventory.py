@@ -271,15 +271,73 @@ def get_device(conn: Conn, serial: str) -> DeviceRow:
     return _device_row(row)
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceFilter:
+    practice_id: UUID | None = None
+    state: CustodyState | None = None
+    model: str | None = None  # the model name, case-insensitive
+    kind: str | None = None
+
+
+_DEVICE_WHERE = (
+    " WHERE (%(practice)s::uuid IS NULL OR d.practice_id = %(practice)s)"
+    " AND (%(state)s::text IS NULL OR d.custody_state = %(state)s)"
+    " AND (%(model)s::text IS NULL OR lower(coalesce(m.model, d.model)) = lower(%(model)s))"
+    " AND (%(kind)s::text IS NULL OR d.kind = %(kind)s)"
+)
+
+
+def _filter_params(f: DeviceFilter) -> dict[str, Any]:
+    return {
+        "practice": f.practice_id,
+        "state": f.state.value if f.state else None,
+        "model": f.model,
+        "kind": f.kind,
+    }
+
+
+class DeviceOrder(StrEnum):
+    """Orders of :func:`list_devices` (a leading ``-`` is descending); the serial breaks ties."""
+
+    SERIAL = "serial"
+    SERIAL_DESC = "-serial"
+    CUSTODY_CHANGED_AT = "custody_changed_at"
+    CUSTODY_CHANGED_AT_DESC = "-custody_changed_at"
+
+
+_ORDER_SQL: Mapping[DeviceOrder, str] = {
+    DeviceOrder.SERIAL: "d.serial",
+    DeviceOrder.SERIAL_DESC: "d.serial DESC",
+    DeviceOrder.CUSTODY_CHANGED_AT: "d.custody_changed_at NULLS FIRST, d.serial",
+    DeviceOrder.CUSTODY_CHANGED_AT_DESC: "d.custody_changed_at DESC NULLS LAST, d.serial",
+}
+
+
 def list_devices(
-    conn: Conn, *, practice_id: UUID | None = None, state: CustodyState | None = None, limit: int = 500
+    conn: Conn,
+    *,
+    practice_id: UUID | None = None,
+    state: CustodyState | None = None,
+    limit: int = 500,
+    offset: int = 0,
+    where: DeviceFilter | None = None,
+    order: DeviceOrder = DeviceOrder.SERIAL,
 ) -> list[DeviceRow]:
+    """Devices in ``order``; ``where`` (when given) replaces the ``practice_id``/``state`` shorthands."""
+    f = where or DeviceFilter(practice_id=practice_id, state=state)
     rows = conn.execute(
-        _DEVICE_SELECT + " WHERE (%(practice)s::uuid IS NULL OR d.practice_id = %(practice)s)"
-        " AND (%(state)s::text IS NULL OR d.custody_state = %(state)s) ORDER BY d.serial LIMIT %(limit)s",
-        {"practice": practice_id, "state": state.value if state else None, "limit": limit},
+        _DEVICE_SELECT + _DEVICE_WHERE + f" ORDER BY {_ORDER_SQL[order]} LIMIT %(limit)s OFFSET %(offset)s",
+        {**_filter_params(f), "limit": limit, "offset": offset},
     ).fetchall()
     return [_device_row(r) for r in rows]
+
+
+def count_devices(conn: Conn, where: DeviceFilter) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM devices d LEFT JOIN device_models m ON m.id = d.model_id" + _DEVICE_WHERE,
+        _filter_params(where),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def last_readings(conn: Conn, device_ids: list[UUID]) -> dict[UUID, datetime]:

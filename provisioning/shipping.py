@@ -18,6 +18,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from psycopg import errors as pg_errors
+
 from core.errors import CarehubError
 from core.hub_messages import MAX_WHITELIST_ENTRIES
 from provisioning import inventory
@@ -276,15 +278,22 @@ def create_shipment(
         if row is None:
             raise UnknownRecord(f"no patient {patient_id}")
         practice_id = row[0]
-        conn.execute(
-            "INSERT INTO shipments (id, practice_id, patient_id, direction, carrier, tracking_number, ship_date,"
-            " address_line1, address_line2, city, state, postal_code, created_by)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                shipment_id, practice_id, patient_id, direction.value, carrier.value, number, ship_date,
-                ship_to.line1, ship_to.line2, ship_to.city, ship_to.state, ship_to.postal_code, actor_id,
-            ),
-        )  # fmt: skip
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO shipments (id, practice_id, patient_id, direction, carrier, tracking_number,"
+                    " ship_date, address_line1, address_line2, city, state, postal_code, created_by)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        shipment_id, practice_id, patient_id, direction.value, carrier.value, number, ship_date,
+                        ship_to.line1, ship_to.line2, ship_to.city, ship_to.state, ship_to.postal_code, actor_id,
+                    ),
+                )  # fmt: skip
+        except pg_errors.UniqueViolation as exc:
+            # carriers recycle numbers, but not on one day: the same label twice is a mistake
+            raise ShippingError(
+                f"a {carrier.value.upper()} shipment {number} shipped on {ship_date.isoformat()} exists already"
+            ) from exc
         evidence = {"carrier": carrier.value, "tracking_number": number, "shipment_id": str(shipment_id)}
         for serial in serials:
             device = device_by_serial(conn, serial)
@@ -327,41 +336,100 @@ def record_carrier_event(conn: Conn, event: CarrierEvent) -> AppliedEvent:
         ).fetchone()
         if row is None:
             raise UnknownRecord(f"no {event.carrier.value.upper()} shipment with tracking number {number}")
-        shipment_id, practice_id, direction = row[0], row[1], Direction(row[2])
-        inserted = conn.execute(
-            "INSERT INTO shipment_events (practice_id, shipment_id, source, carrier_event_id, status, status_detail,"
-            " message, occurred_at, city, state, postal_code, country)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
-            (
-                practice_id, shipment_id, event.source, event.event_id, event.status.value, event.status_detail,
-                event.message, event.occurred_at, *(astuple_place(event.place)),
-            ),
-        ).fetchone()  # fmt: skip
-        if inserted is None:
-            return AppliedEvent(shipment_id, True, ())
-        latest = conn.execute(
-            "SELECT status FROM shipment_events WHERE shipment_id = %s ORDER BY occurred_at DESC, id DESC LIMIT 1",
+        return _apply_event(conn, row[0], row[1], Direction(row[2]), number, event, actor_id=None)
+
+
+class ShipmentConflict(ShippingError):
+    """The shipment's units cannot move as asked from the state they are in."""
+
+
+# What staff may record by hand for a parcel of each direction (the carrier normally reports it).
+MANUAL_STATUSES: Mapping[Direction, frozenset[CarrierStatus]] = {
+    Direction.OUTBOUND: frozenset({CarrierStatus.DELIVERED, CarrierStatus.RETURN_TO_SENDER}),
+    Direction.RETURN: frozenset({CarrierStatus.DELIVERED}),
+}
+
+
+def mark_shipment(
+    conn: Conn, shipment_id: UUID, status: CarrierStatus, *, at: datetime, actor_id: UUID
+) -> AppliedEvent:
+    """Record a status a person observed (a parcel handed over in clinic, a return dropped at the
+    desk) as a ``manual`` carrier event. Unlike a carrier's event, which is kept even when stale,
+    a person's is refused (:class:`ShipmentConflict`) unless it moves every unit of the parcel."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT practice_id, direction, carrier, tracking_number FROM shipments WHERE id = %s FOR UPDATE",
             (shipment_id,),
         ).fetchone()
-        conn.execute(
-            "UPDATE shipments SET status = %s,"
-            " delivered_at = CASE WHEN %s = 'delivered' AND delivered_at IS NULL THEN %s ELSE delivered_at END,"
-            " delivered_event = CASE WHEN %s = 'delivered' AND delivered_at IS NULL THEN %s ELSE delivered_event END"
-            " WHERE id = %s",
-            (latest[0] if latest else event.status.value, event.status.value, event.occurred_at,
-             event.status.value, event.event_id, shipment_id),
-        )  # fmt: skip
-        evidence = {"carrier_event_id": event.event_id, "tracking_number": number, "source": event.source}
-        moved: list[tuple[str, CustodyAction]] = []
-        for device_id, serial, state in conn.execute(
-            "SELECT d.id, d.serial, d.custody_state FROM shipment_devices s JOIN devices d ON d.id = s.device_id"
+        if row is None:
+            raise UnknownRecord(f"no shipment {shipment_id}")
+        practice_id, direction, carrier, number = row[0], Direction(row[1]), Carrier(row[2]), row[3]
+        if status not in MANUAL_STATUSES[direction]:
+            raise ShipmentConflict(f"a {direction.value} shipment cannot be marked {status.value}")
+        for serial, state in conn.execute(
+            "SELECT d.serial, d.custody_state FROM shipment_devices s JOIN devices d ON d.id = s.device_id"
             " WHERE s.shipment_id = %s ORDER BY d.serial",
             (shipment_id,),
         ).fetchall():
-            for action in custody_actions_for(direction, event.status, CustodyState(state)):
-                inventory.transition(
-                    conn, device_id, action, at=event.occurred_at, actor_id=None, actor_kind="carrier",
-                    reason=f"carrier_{event.status.value}", evidence=evidence,
-                )  # fmt: skip
-                moved.append((serial, action))
+            if not custody_actions_for(direction, status, CustodyState(state)):
+                raise ShipmentConflict(f"device {serial} is {state}: it cannot be marked {status.value}")
+        event = CarrierEvent(
+            source="manual",
+            event_id=f"manual-{new_id()}",
+            carrier=carrier,
+            tracking_number=number,
+            status=status,
+            occurred_at=at,
+            message="recorded by staff",
+        )
+        return _apply_event(conn, shipment_id, practice_id, direction, number, event, actor_id=actor_id)
+
+
+def _apply_event(
+    conn: Conn,
+    shipment_id: UUID,
+    practice_id: UUID,
+    direction: Direction,
+    number: str,
+    event: CarrierEvent,
+    *,
+    actor_id: UUID | None,
+) -> AppliedEvent:
+    inserted = conn.execute(
+        "INSERT INTO shipment_events (practice_id, shipment_id, source, carrier_event_id, status, status_detail,"
+        " message, occurred_at, city, state, postal_code, country)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+        (
+            practice_id, shipment_id, event.source, event.event_id, event.status.value, event.status_detail,
+            event.message, event.occurred_at, *(astuple_place(event.place)),
+        ),
+    ).fetchone()  # fmt: skip
+    if inserted is None:
+        return AppliedEvent(shipment_id, True, ())
+    latest = conn.execute(
+        "SELECT status FROM shipment_events WHERE shipment_id = %s ORDER BY occurred_at DESC, id DESC LIMIT 1",
+        (shipment_id,),
+    ).fetchone()
+    conn.execute(
+        "UPDATE shipments SET status = %s,"
+        " delivered_at = CASE WHEN %s = 'delivered' AND delivered_at IS NULL THEN %s ELSE delivered_at END,"
+        " delivered_event = CASE WHEN %s = 'delivered' AND delivered_at IS NULL THEN %s ELSE delivered_event END"
+        " WHERE id = %s",
+        (latest[0] if latest else event.status.value, event.status.value, event.occurred_at,
+         event.status.value, event.event_id, shipment_id),
+    )  # fmt: skip
+    evidence = {"carrier_event_id": event.event_id, "tracking_number": number, "source": event.source}
+    actor_kind = "carrier" if actor_id is None else "user"
+    moved: list[tuple[str, CustodyAction]] = []
+    for device_id, serial, state in conn.execute(
+        "SELECT d.id, d.serial, d.custody_state FROM shipment_devices s JOIN devices d ON d.id = s.device_id"
+        " WHERE s.shipment_id = %s ORDER BY d.serial",
+        (shipment_id,),
+    ).fetchall():
+        for action in custody_actions_for(direction, event.status, CustodyState(state)):
+            inventory.transition(
+                conn, device_id, action, at=event.occurred_at, actor_id=actor_id, actor_kind=actor_kind,
+                reason=f"{event.source if actor_id else 'carrier'}_{event.status.value}", evidence=evidence,
+            )  # fmt: skip
+            moved.append((serial, action))
     return AppliedEvent(shipment_id, False, tuple(moved))

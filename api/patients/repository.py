@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from fastapi import HTTPException
 from psycopg import sql
 from psycopg.rows import class_row
 
@@ -84,3 +85,9 @@ def get_patient(conn: Conn, patient_id: UUID) -> PatientOut | None:
 
 def patient_visible(conn: Conn, patient_id: UUID) -> bool:
     return conn.execute("SELECT EXISTS (SELECT 1 FROM patients WHERE id = %s)", (patient_id,)).fetchone() == (True,)
+
+
+def require_patient(conn: Conn, patient_id: UUID) -> None:
+    """404 unless the patient is visible to the request's practice (row-level security decides)."""
+    if not patient_visible(conn, patient_id):
+        raise HTTPException(status_code=404, detail="no such patient")

@@ -9,11 +9,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
 
-from api.patients.repository import patient_visible
+from api.patients.repository import require_patient
 from api.permissions import Permission, requires
 from api.readings import repository
 from api.readings.schemas import DailySummaryOut, ReadingOut
-from api.scope import Authorized, Conn
+from api.scope import Authorized
 
 router = APIRouter(prefix="/patients/{patient_id}/readings", tags=["readings"])
 
@@ -22,11 +22,6 @@ MAX_RANGE = timedelta(days=366)
 MAX_READINGS = 10_000
 
 Metric = Annotated[int | None, Query(ge=0, le=0xFFFFFFFF, description="MDC code to restrict to.")]
-
-
-def _require_patient(conn: Conn, patient_id: UUID) -> None:
-    if not patient_visible(conn, patient_id):
-        raise HTTPException(status_code=404, detail="no such patient")
 
 
 def _range(start: datetime | None, end: datetime | None, now: datetime, span: timedelta) -> tuple[datetime, datetime]:
@@ -52,7 +47,7 @@ def list_readings(
 ) -> list[ReadingOut]:
     lo, hi = _range(start, end, scope.at, DEFAULT_RANGE)
     with scope.transaction() as conn:
-        _require_patient(conn, patient_id)
+        require_patient(conn, patient_id)
         rows = repository.readings_between(conn, patient_id, lo, hi, metric, limit)
         scope.audit(conn, "readings.read", patient_id=patient_id)
     return rows
@@ -71,7 +66,7 @@ def daily_summaries(
     if first > last or last - first > MAX_RANGE:
         raise HTTPException(status_code=422, detail="the range must be non-empty and at most 366 days")
     with scope.transaction() as conn:
-        _require_patient(conn, patient_id)
+        require_patient(conn, patient_id)
         rows = repository.daily_between(conn, patient_id, first, last, metric)
         scope.audit(conn, "readings.daily", patient_id=patient_id)
     return rows
@@ -80,7 +75,7 @@ def daily_summaries(
 @router.get("/latest", openapi_extra=requires(Permission.READINGS_READ), responses={404: {}})
 def latest_readings(patient_id: UUID, scope: Authorized) -> list[ReadingOut]:
     with scope.transaction() as conn:
-        _require_patient(conn, patient_id)
+        require_patient(conn, patient_id)
         rows = repository.latest_per_metric(conn, patient_id)
         scope.audit(conn, "readings.latest", patient_id=patient_id)
     return rows

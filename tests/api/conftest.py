@@ -35,6 +35,8 @@ ROLES = ("admin", "clinician", "care_staff", "logistics", "billing")
 PASSWORD = "correct horse battery staple"
 SYS = 150021  # MDC_PRESS_BLD_NONINV_SYS
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+# The clinician is a physician and care staff a nurse: both may furnish billable care time.
+CREDENTIALS = {"clinician": "physician", "care_staff": "nurse"}
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -115,7 +117,7 @@ def _practice(db: Conn, tag: str, passwords: Passwords) -> Practice:
                 email=practice.email(role),
                 display_name=f"{role} {tag}",
                 role=role,
-                credential="physician" if role == "clinician" else "none",
+                credential=CREDENTIALS.get(role, "none"),
                 password=PASSWORD,
                 at=T0 - timedelta(days=30),
             )

@@ -24,11 +24,14 @@ def http(served: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def _call(http: httpx.Client, case: RouteCase, url: str, headers: dict[str, str]) -> tuple[int, str]:
+def _call(
+    http: httpx.Client, case: RouteCase, prepared: tuple[str, dict[str, Any] | None], headers: dict[str, str]
+) -> tuple[int, str]:
+    url, body = prepared
     if case.streams:
         with http.stream(case.method, url, headers=headers) as response:
             return response.status_code, ""  # the stream never ends; its status is the answer
-    response = http.request(case.method, url, headers=headers, json=case.body())
+    response = http.request(case.method, url, headers=headers, json=body)
     return response.status_code, response.text
 
 
@@ -58,6 +61,18 @@ def test_the_permission_table_says_what_the_product_promises(db: Conn) -> None:
     assert ("logistics", "readings.read") not in grants
     assert ("billing", "alerts.manage") not in grants
     assert all((role, "patients.read") in grants for role in ROLES)
+    holders = {p: {role for role, q in grants if q == p} for _, p in grants}
+    assert holders["billing.read"] == {"admin", "billing"}
+    assert holders["care_time.write"] == {"admin", "clinician", "care_staff"}
+    assert holders["care_time.read"] == {"admin", "clinician", "care_staff", "billing"}
+    assert holders["conditions.manage"] == holders["enrollment.manage"] == {"admin", "clinician"}
+    assert holders["devices.manage"] == holders["shipments.manage"] == {"admin", "logistics"}
+    assert holders["hubs.manage"] == {"admin", "logistics"}
+    # logistics moves devices and parcels but reads no clinical data
+    assert {p for role, p in grants if role == "logistics"} == {
+        "patients.read", "hubs.read", "hubs.manage", "devices.read", "devices.manage", "shipments.read",
+        "shipments.manage",
+    }  # fmt: skip
 
 
 def test_every_authenticated_route_refuses_without_a_token(
@@ -66,7 +81,7 @@ def test_every_authenticated_route_refuses_without_a_token(
     cases, _ = route_table(app)
     for case in cases:
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"}):
-            status, _ = _call(http, case, case.url(db, two_practices.a), headers)
+            status, _ = _call(http, case, case.prepare(db, two_practices.a), headers)
             assert status == 401, f"{case} with {headers}"
 
 
@@ -81,13 +96,13 @@ def test_matrix(role: str, app: FastAPI, http: httpx.Client, db: Conn, two_pract
     outcomes = []
     for case in cases:
         allowed = (role, case.permission) in grants
-        status, body = _call(http, case, case.url(db, own), headers)
+        status, body = _call(http, case, case.prepare(db, own), headers)
         expected = case.success_status() if allowed else 403
         outcomes.append((str(case), "own", status, expected))
         leaked = [x for x in foreign_ids if x in body]
         assert not leaked, f"{case} as {role} returned another practice's data: {leaked}"
         if case.has_path_values:
-            status, _ = _call(http, case, case.url(db, other), headers)
+            status, _ = _call(http, case, case.prepare(db, other), headers)
             outcomes.append((str(case), "other", status, 404 if allowed else 403))
     wrong = [o for o in outcomes if o[2] != o[3]]
     assert wrong == [], f"{role}: (route, practice, got, expected) {wrong}"

@@ -75,16 +75,31 @@ def clinic(db: Conn) -> Clinic:
 
 def rpm_ready_patient(db: Conn, clinic: Clinic, mrn: str = "MRN-100", mbi: str = "1EG4-TE5-MK73") -> UUID:
     """A patient who passes every RPM rule and is enrolled from 30 days ago."""
-    patient = registry.create_patient(db, practice_id=clinic.practice_id, mrn=mrn, time_zone="America/Chicago")
+    return enroll_rpm_ready_patient(
+        db,
+        practice_id=clinic.practice_id,
+        clinician=clinic.clinician,
+        consent_by=clinic.logistics,
+        now=NOW,
+        mrn=mrn,
+        mbi=mbi,
+    )
+
+
+def enroll_rpm_ready_patient(
+    db: Conn, *, practice_id: UUID, clinician: UUID, consent_by: UUID, now: datetime, mrn: str, mbi: str
+) -> UUID:
+    """A patient of ``practice_id`` who passes every RPM rule on ``now`` and is enrolled from 30 days before."""
+    patient = registry.create_patient(db, practice_id=practice_id, mrn=mrn, time_zone="America/Chicago")
     enrollment.update_patient(db, patient, mbi=mbi, address=HOME, last_visit_on=date(2025, 6, 1))
-    enrollment.add_condition(db, patient, icd10_code="I10", chronic=True, recorded_by=clinic.clinician)
+    enrollment.add_condition(db, patient, icd10_code="I10", chronic=True, recorded_by=clinician)
     enrollment.record_consent(
         db,
         patient,
         program=Program.RPM,
         modality="verbal",
-        obtained_at=NOW - timedelta(days=40),
-        obtained_by=clinic.logistics,
+        obtained_at=now - timedelta(days=40),
+        obtained_by=consent_by,
         text_version="rpm-2026.1",
         cost_sharing_explained=True,
     )
@@ -92,8 +107,8 @@ def rpm_ready_patient(db: Conn, clinic: Clinic, mrn: str = "MRN-100", mbi: str =
         db,
         patient,
         program=Program.RPM,
-        starts_on=(NOW - timedelta(days=30)).date(),
-        ordering_user_id=clinic.clinician,
+        starts_on=(now - timedelta(days=30)).date(),
+        ordering_user_id=clinician,
         condition_icd10="I10",
         ordering_npi="1234567893",
     )
