@@ -7,13 +7,16 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from core.errors import ConfigurationError
-from core.settings import DatabaseSettings, ServiceSettings
+from core.settings import DatabaseSettings, MqttSettings, ServiceSettings
 
 DEMO_JWT_SECRET = "carehub-demo-only-not-a-secret-0123456789abcdef"  # noqa: S105 - refused outside demo mode
 _MIN_SECRET_BYTES = 32
 
 
-class ApiSettings(DatabaseSettings, ServiceSettings):
+class ApiSettings(DatabaseSettings, MqttSettings, ServiceSettings):
+    """The broker settings (``CAREHUB_MQTT_*``) are the API's own broker identity; ``/readyz`` connects
+    with it to check the broker."""
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     api_demo_mode: bool = Field(default=False, description="Allows the built-in signing key (demo and tests only).")
@@ -29,6 +32,9 @@ class ApiSettings(DatabaseSettings, ServiceSettings):
     )
     api_pool_min_size: int = Field(default=2, ge=1)
     api_pool_max_size: int = Field(default=10, ge=1)
+    api_readiness_cache_s: float = Field(
+        default=2.0, ge=0, description="How long /readyz reuses its last database and broker check."
+    )
 
     @model_validator(mode="after")
     def _signing_key(self) -> Self:
