@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
@@ -80,17 +81,17 @@ def build_router(
         )
 
     @router.post("/{alert_id}/acknowledge", status_code=204)
-    def acknowledge(alert_id: str, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
-        run(lambda c: service.acknowledge(c, who.practice_id, alert_id, by=who.user_id, at=now(), note=body.note))
+    def acknowledge(alert_id: UUID, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
+        run(lambda c: service.acknowledge(c, who.practice_id, str(alert_id), by=who.user_id, at=now(), note=body.note))
 
     @router.post("/{alert_id}/resolve", status_code=204)
-    def resolve(alert_id: str, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
-        run(lambda c: service.resolve(c, who.practice_id, alert_id, by=who.user_id, at=now(), note=body.note))
+    def resolve(alert_id: UUID, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
+        run(lambda c: service.resolve(c, who.practice_id, str(alert_id), by=who.user_id, at=now(), note=body.note))
 
     @router.post("/{alert_id}/snooze", status_code=204)
-    def snooze(alert_id: str, body: SnoozeBody, who: Annotated[Actor, Depends(actor)]) -> None:
+    def snooze(alert_id: UUID, body: SnoozeBody, who: Annotated[Actor, Depends(actor)]) -> None:
         at = now()
         until = at + timedelta(minutes=body.minutes)
-        run(lambda c: service.snooze(c, who.practice_id, alert_id, by=who.user_id, at=at, until=until))
+        run(lambda c: service.snooze(c, who.practice_id, str(alert_id), by=who.user_id, at=at, until=until))
 
     return router
