@@ -19,6 +19,7 @@ from api.audit.router import router as audit_router
 from api.auth.passwords import Passwords
 from api.auth.rate_limit import SlidingWindowLimiter
 from api.auth.router import router as auth_router
+from api.dashboard import build_router as build_dashboard_router
 from api.hubs.router import router as hubs_router
 from api.observability import AccessLogMiddleware, ApiMetrics
 from api.patients.router import router as patients_router
@@ -67,6 +68,7 @@ def create_app(
     for router in (auth_router, patients_router, readings_router, hubs_router, users_router, audit_router):
         app.include_router(router)
     mount_alerts(app, settings.database_url, clock)
+    app.include_router(build_dashboard_router())
 
     @app.get("/healthz", tags=["operations"], openapi_extra=public())
     def healthz() -> dict[str, str]:

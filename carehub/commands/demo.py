@@ -12,7 +12,7 @@ from core.logs import configure_logging
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the whole system locally: private database and broker, ingest, simulated hubs",
+        help="run the whole system locally: private database and broker, ingest, simulated hubs, API and dashboard",
         description="Needs nothing configured. Uses CAREHUB_DATABASE_URL when set; Mosquitto from PATH "
         "when present, else an in-process broker. Ctrl-C stops everything cleanly.",
     )
@@ -28,6 +28,9 @@ def register(subparsers: Any) -> None:
         default=3,
         metavar="H",
         help="homes with real gateways on the virtual BLE radio (default 3; needs mosquitto)",
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=8000, metavar="P", help="API and dashboard port (default 8000; 0: any free)"
     )
     parser.set_defaults(handler=run)
 
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             broker=args.broker,
             seed=args.seed,
             radio_homes=args.ble_homes,
+            api_port=args.api_port,
         )
     )
     print(json.dumps(summary), flush=True)
