@@ -27,8 +27,8 @@ import os
 import random
 import secrets
 import statistics
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +48,7 @@ from api.auth.passwords import Passwords
 from api.auth.repository import set_password
 from api.readings import repository as readings_repository
 from api.scope import practice_transaction
-from carehub.local_services import free_port
+from carehub.local_services import ApiProcess
 from core.db import connect, create_database, drop_database, with_database
 from core.migrate import migrate
 
@@ -232,38 +232,6 @@ def timed(fn: Callable[[], object], count: int) -> list[float]:
     return samples
 
 
-class Api:
-    """``carehub api`` in its own process, on a free port, over this database."""
-
-    def __init__(self, url: str) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "CAREHUB_DATABASE_URL": url,
-            "CAREHUB_API_PORT": str(self.port),
-            "CAREHUB_API_JWT_SECRET": secrets.token_urlsafe(48),
-            "CAREHUB_API_ACCESS_TOKEN_TTL_S": "3600",
-            "CAREHUB_API_LOGIN_RATE_PER_MINUTE": "1000",
-            "CAREHUB_LOG_LEVEL": "WARNING",
-        }
-        carehub = Path(sys.executable).with_name("carehub")
-        self.process = subprocess.Popen([str(carehub), "api"], env=env)
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("carehub api did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-
-
 @dataclass(frozen=True)
 class PatientQuery:
     label: str
@@ -301,7 +269,9 @@ def route_transaction(pool: ConnectionPool[Conn], practice: UUID, user: UUID, qu
         )
 
 
-def measure_patient_queries(url: str, api: Api, token: str, user: UUID, patients: list[UUID], count: int) -> bool:
+def measure_patient_queries(
+    url: str, api: ApiProcess, token: str, user: UUID, patients: list[UUID], count: int
+) -> bool:
     """Prints p50/p99 per contender; True when the API met the goal on every query."""
     rng = random.Random(8)
     say(f"(seed 8; {count} requests per contender, one client, random patients of practice 0)")
@@ -311,7 +281,7 @@ def measure_patient_queries(url: str, api: Api, token: str, user: UUID, patients
     with (
         pool,
         connect(url, application_name="bench-api", autocommit=True) as conn,
-        httpx.Client(base_url=api.base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client,
+        httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client,
     ):
         row = conn.execute("SELECT practice_id FROM patients WHERE id = %s", (patients[0],)).fetchone()
         assert row is not None
@@ -341,13 +311,13 @@ def measure_patient_queries(url: str, api: Api, token: str, user: UUID, patients
     return met
 
 
-def throughput(api: Api, token: str, path: str, requests_per_client: int) -> tuple[float, int]:
+def throughput(api: ApiProcess, token: str, path: str, requests_per_client: int) -> tuple[float, int]:
     headers = {"Authorization": f"Bearer {token}"}
     errors = [0]
     start = threading.Barrier(CONCURRENT_CLIENTS + 1)
 
     def client_loop() -> None:
-        with httpx.Client(base_url=api.base, headers=headers, timeout=60) as client:
+        with httpx.Client(base_url=api.url, headers=headers, timeout=60) as client:
             client.get("/healthz")
             start.wait()
             for _ in range(requests_per_client):
@@ -365,7 +335,7 @@ def throughput(api: Api, token: str, path: str, requests_per_client: int) -> tup
     return CONCURRENT_CLIENTS * requests_per_client / elapsed, errors[0]
 
 
-def measure_alerts(api: Api, token: str, requests_per_client: int) -> None:
+def measure_alerts(api: ApiProcess, token: str, requests_per_client: int) -> None:
     alerts, alert_errors = throughput(api, token, "/alerts", requests_per_client)
     floor, floor_errors = throughput(api, token, "/healthz", requests_per_client)
     say(
@@ -394,9 +364,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_only:
         return 0
     password, user, patients = bench_user(url)
-    api = Api(url)
+    # No broker here: the API's /readyz would say so; /healthz says it serves.
+    api = ApiProcess.start(
+        database_url=url,
+        workdir=Path(tempfile.mkdtemp(prefix="carehub-bench-api-")),
+        extra_env={
+            "CAREHUB_API_ACCESS_TOKEN_TTL_S": "3600",
+            "CAREHUB_API_LOGIN_RATE_PER_MINUTE": "1000",
+            "CAREHUB_LOG_LEVEL": "WARNING",
+        },
+    )
+    api.wait_ready(60, path="/healthz")
     try:
-        login = httpx.post(f"{api.base}/auth/login", json={"email": BENCH_EMAIL, "password": password}, timeout=30)
+        login = httpx.post(f"{api.url}/auth/login", json={"email": BENCH_EMAIL, "password": password}, timeout=30)
         login.raise_for_status()
         token = login.json()["access_token"]
         measure_patient_queries(url, api, token, user, patients, args.requests)
