@@ -67,7 +67,7 @@ def create_app(
 
     for router in (auth_router, patients_router, readings_router, hubs_router, users_router, audit_router):
         app.include_router(router)
-    mount_alerts(app, settings.database_url, clock)
+    mount_alerts(app, settings.database_url, pool, clock)
     app.include_router(build_dashboard_router())
 
     @app.get("/healthz", tags=["operations"], openapi_extra=public())
