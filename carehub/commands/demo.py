@@ -12,7 +12,7 @@ from core.logs import configure_logging
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the whole system locally: private database and broker, ingest, simulated hubs, API and dashboard",
+        help="run the whole system locally: private database and broker, ingest, simulated hubs",
         description="Needs nothing configured. Uses CAREHUB_DATABASE_URL when set; Mosquitto from PATH "
         "when present, else an in-process broker. Ctrl-C stops everything cleanly.",
     )
