@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI
+from psycopg_pool import ConnectionPool
 
 from alerts.http import Actor, build_router
 from api.permissions import Permission, requires
-from api.scope import Scope, authorize
+from api.scope import Conn, Scope, authorize
 
 _ACTIONS = {
     "/alerts": "alerts.list",
@@ -41,8 +42,12 @@ def audit_alert_request(scope: Annotated[Scope, Depends(authorize)], alert_id: s
         scope.audit(conn, _ACTIONS.get(scope.route, "alerts.other"), patient_id=patient_id)
 
 
-def mount_alerts(app: FastAPI, database_url: str, clock: Callable[[], datetime]) -> APIRouter:
-    router = build_router(database_url, alerts_actor, clock)
+def mount_alerts(
+    app: FastAPI, database_url: str, pool: ConnectionPool[Conn], clock: Callable[[], datetime]
+) -> APIRouter:
+    # The list and lifecycle routes borrow the API's pooled connections; the stream keeps its own
+    # LISTEN connection for as long as a client follows it.
+    router = build_router(database_url, alerts_actor, clock, connection=pool.connection)
     for route in router.routes:
         methods: Any = getattr(route, "methods", set())
         permission = Permission.ALERTS_READ if methods <= {"GET", "HEAD"} else Permission.ALERTS_MANAGE

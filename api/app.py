@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
@@ -21,6 +21,7 @@ from api.auth.rate_limit import SlidingWindowLimiter
 from api.auth.router import router as auth_router
 from api.billing.router import router as billing_router
 from api.care_time.router import router as care_time_router
+from api.dashboard import build_router as build_dashboard_router
 from api.devices.router import router as devices_router
 from api.enrollment.router import router as enrollment_router
 from api.fhir.outcomes import install_operation_outcomes
@@ -30,6 +31,7 @@ from api.observability import AccessLogMiddleware, ApiMetrics
 from api.patients.router import router as patients_router
 from api.permissions import public
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
+from api.readiness import Readiness, ReadinessOut, broker_ready, database_ready
 from api.readings.router import router as readings_router
 from api.scope import ApiContext, Conn
 from api.settings import ApiSettings
@@ -39,7 +41,6 @@ from api.users.router import router as users_router
 logger = logging.getLogger(__name__)
 
 API_VERSION = "0.1.0"
-_READY_TIMEOUT_S = 2.0
 
 
 def _utc_now() -> datetime:
@@ -87,30 +88,31 @@ def create_app(
     ):
         app.include_router(router)
     app.include_router(fhir_router)
-    mount_alerts(app, settings.database_url, clock)
+    mount_alerts(app, settings.database_url, pool, clock)
+    app.include_router(build_dashboard_router())
 
     @app.get("/healthz", tags=["operations"], openapi_extra=public())
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], openapi_extra=public(), responses={503: {}})
-    def readyz(request: Request) -> JSONResponse:
-        database = _database_ready(pool)
-        body = {"status": "ready" if database else "not_ready", "checks": {"database": database}}
-        return JSONResponse(body, status_code=200 if database else 503)
+    readiness = Readiness(
+        {"database": lambda: database_ready(pool), "broker": lambda: broker_ready(settings)},
+        cache_s=settings.api_readiness_cache_s,
+    )
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        openapi_extra=public(),
+        responses={503: {"model": ReadinessOut, "description": "A dependency is not ready (see `checks`)."}},
+    )
+    def readyz(response: Response) -> ReadinessOut:
+        verdict = readiness.verdict()
+        response.status_code = 200 if verdict.ready else 503
+        return ReadinessOut(status="ready" if verdict.ready else "not_ready", checks=verdict.checks)
 
     @app.get("/metrics", tags=["operations"], openapi_extra=public(), response_class=Response)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _database_ready(pool: ConnectionPool[Conn]) -> bool:
-    try:
-        with pool.connection(timeout=_READY_TIMEOUT_S) as conn:
-            conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
-    except Exception:  # any failure means "not ready"; the probe must answer, not crash
-        logger.warning("readiness: database check failed", exc_info=True)
-        return False
-    return True

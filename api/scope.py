@@ -49,7 +49,8 @@ class Principal:
     role: str
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
+    # async: it does no I/O, so it runs on the event loop instead of costing a thread-pool hop.
     ctx: ApiContext = request.app.state.context
     return ctx
 
@@ -58,10 +59,11 @@ def context(request: Request) -> ApiContext:
 def practice_transaction(pool: ConnectionPool[Conn], practice_id: UUID, user_id: UUID) -> Iterator[Conn]:
     """One transaction as ``carehub_api`` scoped to ``practice_id``; commits on normal exit."""
     with pool.connection() as conn, conn.transaction():
-        conn.execute(f"SET LOCAL ROLE {API_ROLE}")
+        # set_config('role', …, true) is SET LOCAL ROLE; one round trip for the role and the practice.
         conn.execute(
-            "SELECT set_config('carehub.practice_id', %s, true), set_config('carehub.user_id', %s, true)",
-            (str(practice_id), str(user_id)),
+            "SELECT set_config('role', %s, true), set_config('carehub.practice_id', %s, true),"
+            " set_config('carehub.user_id', %s, true)",
+            (API_ROLE, str(practice_id), str(user_id)),
         )
         yield conn
 

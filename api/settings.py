@@ -8,15 +8,16 @@ from pydantic import Field, SecretStr, model_validator
 
 from billing.settings import BillingSettings
 from core.errors import ConfigurationError
-from core.settings import ServiceSettings
+from core.settings import MqttSettings, ServiceSettings
 
 DEMO_JWT_SECRET = "carehub-demo-only-not-a-secret-0123456789abcdef"  # noqa: S105 - refused outside demo mode
 _MIN_SECRET_BYTES = 32
 
 
-class ApiSettings(BillingSettings, ServiceSettings):
+class ApiSettings(BillingSettings, MqttSettings, ServiceSettings):
     """The billing thresholds (``CAREHUB_BILLING_*``) are the ones ``carehub billing report`` reads, so
-    the report route and the command agree."""
+    the report route and the command agree; the broker settings (``CAREHUB_MQTT_*``) are the API's own
+    broker identity, which ``/readyz`` connects with to check the broker."""
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
@@ -33,6 +34,9 @@ class ApiSettings(BillingSettings, ServiceSettings):
     )
     api_pool_min_size: int = Field(default=2, ge=1)
     api_pool_max_size: int = Field(default=10, ge=1)
+    api_readiness_cache_s: float = Field(
+        default=2.0, ge=0, description="How long /readyz reuses its last database and broker check."
+    )
 
     @model_validator(mode="after")
     def _signing_key(self) -> Self:

@@ -7,7 +7,9 @@
    (MQTT 3.1.1, one ingest worker).
 3. Migrate, seed a demo practice with patients, hubs and devices.
 4. Ingest workers as child processes (``carehub ingest``), simulated hubs in this process.
-5. Live progress every second; Ctrl-C (or ``--duration``) stops the hubs, lets ingest finish,
+5. The API (``carehub api``, on 127.0.0.1:8000 or a free port) with the dashboard at ``/dashboard``,
+   and a demo admin of the demo practice whose password is generated and printed once.
+6. Live progress every second; Ctrl-C (or ``--duration``) stops the hubs, lets ingest finish,
    stops every child, and prints one JSON line with the totals.
 """
 
@@ -17,7 +19,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -32,10 +36,12 @@ from carehub.demo_homes import PROVISIONING_USERNAME, RadioHomes, enrol_radio_ho
 from carehub.local_services import (
     PRODUCTION_MOSQUITTO_ACL,
     AmqttBroker,
+    ApiProcess,
     EmbeddedPostgres,
     IngestProcess,
     MosquittoBroker,
     find_mosquitto,
+    free_port,
 )
 from core.db import connect, create_database, database_name, with_database
 from core.migrate import migrate
@@ -48,6 +54,7 @@ from provisioning.broker_credentials import new_password
 logger = logging.getLogger(__name__)
 
 INGEST_USERNAME = "carehub-ingest"
+API_USERNAME = "carehub-api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,8 @@ class DemoOptions:
     seed: int = 1
     radio_homes: int = 3
     """Homes with real gateways on the virtual BLE radio, beside the protocol-level hubs."""
+    api_port: int = 8000
+    """Where the API and dashboard listen (a free port when taken, or when 0)."""
 
 
 @contextlib.contextmanager
@@ -157,6 +166,59 @@ def _enrol_radio_homes(
     credentials.update({h.hub_id: h.password for h in homes})
     credentials[PROVISIONING_USERNAME] = new_password()
     return _RadioDemo(RadioHomes(homes), credentials[PROVISIONING_USERNAME], workdir, ble_practice)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    email: str
+    password: str
+
+
+def _demo_admin(database_url: str, practice: UUID) -> DemoUser:
+    """An admin of the demo practice with a password made for this run (never a fixed one)."""
+    from api.auth.passwords import Passwords  # argon2 loads only for the demo
+    from api.users.service import create_user_with_password
+
+    user = DemoUser(f"admin.{secrets.token_hex(3)}@demo.carehub.invalid", secrets.token_urlsafe(15))
+    with connect(database_url, application_name="carehub-demo", autocommit=True) as conn, conn.transaction():
+        create_user_with_password(
+            conn,
+            Passwords(),
+            practice_id=practice,
+            email=user.email,
+            display_name="Demo administrator",
+            role="admin",
+            credential="physician",
+            password=user.password,
+            at=datetime.now(UTC),
+        )
+    return user
+
+
+def _api_port(preferred: int) -> int:
+    if preferred:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", preferred))
+            except OSError:
+                print(f"api: port {preferred} is taken; using a free port", flush=True)
+            else:
+                return preferred
+    return free_port()
+
+
+def _start_api(database_url: str, workdir: Path, broker: _Broker, credentials: dict[str, str], port: int) -> ApiProcess:
+    api = ApiProcess.start(
+        database_url=database_url,
+        workdir=workdir,
+        port=_api_port(port),
+        mqtt_port=broker.port,
+        mqtt_username=API_USERNAME if broker.mosquitto is not None else None,
+        mqtt_password=credentials[API_USERNAME] if broker.mosquitto is not None else None,
+        mqtt_protocol=broker.protocol,
+    )
+    api.wait_ready(60)
+    return api
 
 
 def _stored(database_url: str, practice: UUID) -> int:
@@ -255,7 +317,7 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
     print(f"carehub demo (working files and logs in {workdir})", flush=True)
     with _database(workdir) as database_url:
         practice, fleet = _seed(database_url, options.hubs)
-        credentials = {INGEST_USERNAME: new_password()}
+        credentials = {INGEST_USERNAME: new_password(), API_USERNAME: new_password()}
         fleet = [SimHub(h.hub_id, h.devices, h.profile, new_password()) for h in fleet]
         credentials.update({h.hub_id: h.password for h in fleet if h.password})
         radio = None
@@ -266,6 +328,7 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
         broker.start()
         print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}", flush=True)
         workers: list[IngestProcess] = []
+        api: ApiProcess | None = None
         try:
             count = options.workers if broker.protocol == "5" else 1
             for index in range(count):
@@ -288,6 +351,10 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
                 f"(metrics on {', '.join(f'http://127.0.0.1:{w.health_port}/metrics' for w in workers)})",
                 flush=True,
             )
+            user = _demo_admin(database_url, practice)
+            api = _start_api(database_url, workdir, broker, credentials, options.api_port)
+            print(f"api: {api.url}  dashboard: {api.url}/dashboard  (log {api.log_path})", flush=True)
+            print(f"sign in as {user.email} with password {user.password} (generated for this run)", flush=True)
             settings = HubSimSettings(
                 port=broker.port,
                 protocol=broker.protocol,
@@ -304,6 +371,8 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
                 )
             stats, totals = asyncio.run(_run_hubs(fleet, settings, options, workers, radio))
         finally:
+            if api is not None:
+                api.stop()
             _stop_workers(workers)
             broker.stop()
         summary: dict[str, object] = {
@@ -322,5 +391,6 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
             "gateway_readings_stored": _stored(database_url, radio.practice) if radio else 0,
             "ingest_workers": len(workers),
             "database": database_name(database_url),
+            "api_url": api.url if api else None,
         }
     return summary

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -27,7 +28,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from core.errors import ConfigurationError
 from provisioning.broker_credentials import write_password_file
@@ -303,14 +304,84 @@ def embedded_postgres() -> Iterator[str]:
 
 
 @dataclass
-class IngestProcess:
-    """A ``carehub ingest`` worker as a child process, with its health endpoint for readiness and
-    metrics. Used by the demo, the tests (which must be able to SIGKILL it) and the benchmarks."""
+class ServiceProcess:
+    """A carehub service as a child process, reached over its HTTP port (health, readiness,
+    metrics): the ingest workers and the API of the demo, the tests and the benchmarks."""
 
     name: str
     process: subprocess.Popen[bytes]
     health_port: int
     log_path: Path
+    kind: ClassVar[str] = "service"
+
+    def _get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=2) as resp:
+                return int(resp.status), resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), ""
+        except OSError:
+            return 0, ""
+
+    def ready(self, path: str = "/readyz") -> bool:
+        return self._get(path)[0] == 200
+
+    def wait_ready(self, timeout_s: float = 30.0, *, path: str = "/readyz") -> None:
+        """Until ``path`` answers 200 (``/healthz`` for a process whose dependencies may be absent)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready(path):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise ConfigurationError(f"{self.kind} {self.name} did not become ready:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 15.0) -> int:
+        """SIGTERM: the service finishes what it has in hand and exits."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as a crash or an OOM kill."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _service_env(database_url: str, extra: Mapping[str, str]) -> dict[str, str]:
+    """The parent's environment without its CAREHUB_ settings, plus the child's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREHUB_")}
+    env.update({"CAREHUB_DATABASE_URL": database_url, "CAREHUB_LOG_FORMAT": "json", **extra})
+    return env
+
+
+def _spawn(command: str, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "carehub", command], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+@dataclass
+class IngestProcess(ServiceProcess):
+    """A ``carehub ingest`` worker, with its health endpoint for readiness and metrics. Used by the
+    demo, the tests (which must be able to SIGKILL it) and the benchmarks."""
+
+    kind: ClassVar[str] = "ingest worker"
 
     @classmethod
     def start(
@@ -328,18 +399,16 @@ class IngestProcess:
         extra_env: Mapping[str, str] | None = None,
     ) -> IngestProcess:
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CAREHUB_")}
-        env.update(
+        env = _service_env(
+            database_url,
             {
-                "CAREHUB_DATABASE_URL": database_url,
                 "CAREHUB_MQTT_HOST": "127.0.0.1",
                 "CAREHUB_MQTT_PORT": str(mqtt_port),
                 "CAREHUB_MQTT_PROTOCOL": protocol,
                 "CAREHUB_INGEST_WORKER_ID": name,
                 "CAREHUB_INGEST_SHARED_GROUP": shared_group or "",
                 "CAREHUB_HEALTH_PORT": str(port),
-                "CAREHUB_LOG_FORMAT": "json",
-            }
+            },
         )
         if topic_root:
             env["CAREHUB_MQTT_TOPIC_ROOT"] = topic_root
@@ -348,32 +417,8 @@ class IngestProcess:
         if password:
             env["CAREHUB_MQTT_PASSWORD"] = password
         env.update(extra_env or {})
-        workdir.mkdir(parents=True, exist_ok=True)
         log_path = workdir / f"{name}.log"
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "carehub", "ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        return cls(name, process, port, log_path)
-
-    def _get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=2) as resp:
-                return int(resp.status), resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), ""
-        except OSError:
-            return 0, ""
-
-    def ready(self) -> bool:
-        return self._get("/readyz")[0] == 200
-
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not self.ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise ConfigurationError(f"ingest worker {self.name} did not become ready:\n{self.log_tail()}")
-            time.sleep(0.05)
+        return cls(name, _spawn("ingest", env, log_path), port, log_path)
 
     def metrics(self) -> dict[str, float]:
         """Every Prometheus metric of the worker, summed over label sets (empty when unreachable)."""
@@ -393,28 +438,47 @@ class IngestProcess:
         """Sum of one metric's samples over all label sets (0 when unreachable)."""
         return self.metrics().get(name, 0.0)
 
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+@dataclass
+class ApiProcess(ServiceProcess):
+    """``carehub api`` on ``port`` (0: a free one) with a signing key made for this process."""
+
+    kind: ClassVar[str] = "carehub"
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        database_url: str,
+        workdir: Path,
+        port: int = 0,
+        mqtt_port: int | None = None,
+        mqtt_username: str | None = None,
+        mqtt_password: str | None = None,
+        mqtt_protocol: str = "5",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> ApiProcess:
+        port = port or free_port()
+        env = _service_env(
+            database_url,
+            {
+                "CAREHUB_API_HOST": "127.0.0.1",
+                "CAREHUB_API_PORT": str(port),
+                "CAREHUB_API_JWT_SECRET": secrets.token_urlsafe(48),
+                "CAREHUB_MQTT_HOST": "127.0.0.1",
+                "CAREHUB_MQTT_PROTOCOL": mqtt_protocol,
+            },
+        )
+        if mqtt_port is not None:
+            env["CAREHUB_MQTT_PORT"] = str(mqtt_port)
+        if mqtt_username:
+            env["CAREHUB_MQTT_USERNAME"] = mqtt_username
+        if mqtt_password:
+            env["CAREHUB_MQTT_PASSWORD"] = mqtt_password
+        env.update(extra_env or {})
+        log_path = workdir / "api.log"
+        return cls("api", _spawn("api", env, log_path), port, log_path)
 
     @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout_s: float = 15.0) -> int:
-        """SIGTERM: finish the batch in hand, acknowledge, disconnect."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return int(self.process.returncode)
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup at all, as a crash or an OOM kill."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.health_port}"

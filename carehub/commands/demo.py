@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
         metavar="H",
         help="homes with real gateways on the virtual BLE radio (default 3; needs mosquitto)",
     )
+    parser.add_argument(
+        "--api-port", type=int, default=8000, metavar="P", help="API and dashboard port (default 8000; 0: any free)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             broker=args.broker,
             seed=args.seed,
             radio_homes=args.ble_homes,
+            api_port=args.api_port,
         )
     )
     print(json.dumps(summary), flush=True)

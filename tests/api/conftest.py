@@ -27,7 +27,7 @@ from api.auth.passwords import Passwords
 from api.pool import open_pool
 from api.settings import ApiSettings
 from api.users.service import create_user_with_password
-from carehub.local_services import free_port
+from carehub.local_services import MosquittoBroker, free_port
 from provisioning import registry
 from tests.pipeline import wait_until
 
@@ -147,9 +147,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def api_settings(database_url: str) -> ApiSettings:
+def api_settings(database_url: str, broker: MosquittoBroker) -> ApiSettings:
     return ApiSettings(
         database_url=database_url,
+        mqtt_port=broker.port,
         api_jwt_secret=SecretStr("test-signing-key-0123456789abcdef-0123456789"),
         api_login_rate_per_minute=1000,
         api_pool_min_size=1,

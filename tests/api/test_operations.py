@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
+from pydantic import SecretStr
 
 from api.app import create_app
+from api.readiness import Readiness, Verdict
 from api.settings import ApiSettings
 from carehub.cli import main
+from carehub.local_services import MosquittoBroker
 from tests.api.conftest import World, bearer, fast_passwords, login
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -23,7 +27,7 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 def test_health_readiness_and_metrics(client: TestClient, two_practices: World) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "checks": {"database": True}}
+    assert client.get("/readyz").json() == {"status": "ready", "checks": {"database": True, "broker": True}}
     headers = bearer(client, two_practices.a.email("clinician"))
     assert client.get(f"/patients/{two_practices.a.patient_id}", headers=headers).status_code == 200
     metrics = client.get("/metrics").text
@@ -41,7 +45,59 @@ def test_readiness_fails_when_the_database_is_gone(api_settings: ApiSettings) ->
     finally:
         pool.close()
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": False}
+    assert response.json() == {"status": "not_ready", "checks": {"database": False, "broker": True}}
+
+
+def test_readiness_checks_the_broker_with_the_api_credentials(
+    api_settings: ApiSettings,
+    pool: ConnectionPool[Conn],
+    private_broker: Callable[..., MosquittoBroker],
+) -> None:
+    broker = private_broker(credentials={"carehub-api": "api broker password"})
+    settings = api_settings.model_copy(
+        update={
+            "mqtt_port": broker.port,
+            "mqtt_username": "carehub-api",
+            "mqtt_password": SecretStr("api broker password"),
+            "api_readiness_cache_s": 0.0,
+        }
+    )
+    wrong = settings.model_copy(update={"mqtt_password": SecretStr("not the password")})
+    with TestClient(create_app(settings, pool)) as client, TestClient(create_app(wrong, pool)) as refused:
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (
+            200,
+            {"status": "ready", "checks": {"database": True, "broker": True}},
+        )
+        denied = refused.get("/readyz")
+        assert (denied.status_code, denied.json()["checks"]) == (503, {"database": True, "broker": False})
+        broker.stop()
+        gone = client.get("/readyz")
+        assert (gone.status_code, gone.json()) == (
+            503,
+            {"status": "not_ready", "checks": {"database": True, "broker": False}},
+        )
+        broker.start()
+        assert client.get("/readyz").status_code == 200
+
+
+def test_readiness_reuses_a_recent_verdict() -> None:
+    calls: list[str] = []
+    now = [100.0]
+    broker_up = [True]
+
+    def broker() -> bool:
+        calls.append("broker")
+        return broker_up[0]
+
+    readiness = Readiness({"broker": broker}, cache_s=2.0, monotonic=lambda: now[0])
+    assert readiness.verdict() == Verdict({"broker": True})
+    broker_up[0] = False
+    now[0] = 101.9
+    assert readiness.verdict() == Verdict({"broker": True})  # cached: probes do not hammer the broker
+    now[0] = 102.0
+    assert not readiness.verdict().ready
+    assert calls == ["broker", "broker"]
 
 
 def test_errors_are_problem_details(client: TestClient, two_practices: World) -> None:
