@@ -5,7 +5,7 @@ created at import time."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
@@ -28,6 +28,10 @@ from api.readings.router import router as readings_router
 from api.scope import ApiContext, Conn
 from api.settings import ApiSettings
 from api.users.router import router as users_router
+from api.webhooks.router import router as webhooks_router
+from api.webhooks.sealing import SecretBox
+from api.webhooks.service import WebhookService
+from ingest.hooks import StoredReadingsHook
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +50,9 @@ def create_app(
     clock: Callable[[], datetime] = _utc_now,
     registry: CollectorRegistry | None = None,
     passwords: Passwords | None = None,
+    reading_hooks: Sequence[StoredReadingsHook] = (),
 ) -> FastAPI:
+    """``reading_hooks`` run on readings the vendor webhooks store (the same ones ``carehub ingest`` runs)."""
     registry = registry or CollectorRegistry()
     app = FastAPI(
         title="carehub API",
@@ -61,11 +67,16 @@ def create_app(
         passwords=passwords or Passwords(),
         login_limiter=SlidingWindowLimiter(settings.api_login_rate_per_minute),
     )
+    secret_key = settings.webhook_secret_key
+    app.state.webhooks = WebhookService(
+        settings, pool, clock, SecretBox(secret_key.get_secret_value() if secret_key else None), reading_hooks
+    )
     install_problem_handlers(app)
     app.add_middleware(AccessLogMiddleware, metrics=ApiMetrics(registry))
 
     for router in (auth_router, patients_router, readings_router, hubs_router, users_router, audit_router):
         app.include_router(router)
+    app.include_router(webhooks_router)
     mount_alerts(app, settings.database_url, clock)
 
     @app.get("/healthz", tags=["operations"], openapi_extra=public())

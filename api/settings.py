@@ -6,6 +6,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from api.webhooks.settings import WebhookSettings
 from core.errors import ConfigurationError
 from core.settings import DatabaseSettings, ServiceSettings
 
@@ -13,7 +14,7 @@ DEMO_JWT_SECRET = "carehub-demo-only-not-a-secret-0123456789abcdef"  # noqa: S10
 _MIN_SECRET_BYTES = 32
 
 
-class ApiSettings(DatabaseSettings, ServiceSettings):
+class ApiSettings(DatabaseSettings, ServiceSettings, WebhookSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     api_demo_mode: bool = Field(default=False, description="Allows the built-in signing key (demo and tests only).")
