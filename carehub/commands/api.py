@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any
 
+import psycopg
 import uvicorn
 from pydantic import ValidationError
 
@@ -50,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         app = create_app(settings, pool, reading_hooks=stored_readings_hooks(IngestSettings()))
-        # Envelopes accepted but never processed (a crash between the commit and processing).
-        app.state.webhooks.reprocess()
+        try:  # envelopes accepted but never processed (a crash between the commit and processing)
+            app.state.webhooks.reprocess()
+        except psycopg.Error:
+            logger.exception("webhook envelopes could not be reprocessed at start; run carehub webhooks reprocess")
         config = uvicorn.Config(
             app,
             host=settings.api_host,

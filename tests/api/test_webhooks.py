@@ -27,6 +27,7 @@ from api.settings import ApiSettings
 from api.webhooks import repository
 from api.webhooks.authentication import Scheme, secret_digest
 from api.webhooks.sealing import SecretBox
+from carehub.cli import main
 from carehub.commands.ingest import stored_readings_hooks
 from ingest.cellular import vendor_reading_id
 from ingest.hooks import StoredReading
@@ -509,3 +510,19 @@ def test_the_api_role_cannot_read_envelopes_or_credentials(setup: Setup, db: Con
 def test_webhook_route_is_public_but_vendor_authenticated_in_openapi(setup: Setup) -> None:
     operation = setup.app.openapi()["paths"]["/webhooks/{vendor}"]["post"]
     assert operation["x-carehub-permission"] == "public"
+
+
+def test_reprocess_finishes_envelopes_left_unprocessed(
+    setup: Setup, db: Conn, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
+    monkeypatch.setenv("CAREHUB_WEBHOOK_SECRET_KEY", SecretBox.new_key())
+    with TestClient(setup.make(FailingHook()), raise_server_exceptions=False) as client:
+        headers = {"Authorization": "Basic " + base64.b64encode(b"bodytrace-a:bt-password-0123456789abcdef").decode()}
+        assert client.post("/webhooks/bodytrace", content=_bodytrace_bp(), headers=headers).status_code == 202
+    code = main(["webhooks", "reprocess"])
+    out = capsys.readouterr().out
+    assert (code, json.loads(out)) == (0, {"envelopes": 1, "processed": 1})
+    assert db.execute("SELECT state FROM webhook_envelopes").fetchone() == ("processed",)
+    # the command's clock is the real one, months after the test's readings: refused as too old, not lost
+    assert db.execute("SELECT reason FROM dead_letters WHERE source = 'webhook'").fetchone() == ("measured_at_too_old",)
