@@ -142,11 +142,17 @@ def process(
     limits: ValidationLimits,
     hooks: Sequence[StoredReadingsHook],
 ) -> Outcome:
-    """Normalise and store one envelope in the caller's transaction, and mark it processed."""
+    """Normalise and store one envelope in the caller's transaction, and mark it processed at ``now``."""
     outcome = Outcome()
     records = decode_parts(conn, envelope, outcome)
     message = judge_records(
-        records, batch_id=f"envelope:{envelope.id}", received_at=envelope.received_at, now=now, limits=limits
+        records,
+        batch_id=f"envelope:{envelope.id}",
+        received_at=envelope.received_at,
+        # judged against when we received it, not when it is (re)processed: a reading that was in
+        # time when it arrived stays in time however long the envelope waited for the sweeper
+        now=envelope.received_at,
+        limits=limits,
     )
     delivery = Delivery(f"webhooks/{envelope.vendor}", envelope.body, envelope.received_at)
     result = write_cellular(conn, message, delivery, practice_id=str(envelope.practice_id), hooks=hooks)
