@@ -59,5 +59,8 @@ bench-alerts: $(STAMP) ensure-mosquitto
 bench-gateway: $(STAMP) ensure-mosquitto
 	$(BIN)/python bench/gateway.py $(ARGS)
 
+bench-webhooks: $(STAMP)
+	$(BIN)/python -P bench/webhooks.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

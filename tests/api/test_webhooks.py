@@ -529,3 +529,18 @@ def test_reprocess_finishes_envelopes_left_unprocessed(
     processed_at = db.execute("SELECT processed_at FROM webhook_envelopes").fetchone()
     assert processed_at is not None
     assert processed_at[0] > T0
+
+
+def test_a_dangerous_webhook_reading_raises_its_alert_in_the_same_transaction(setup: Setup, db: Conn) -> None:
+    # 180/120 mmHg sent as pascals (× 133.322): BP-C1, evaluated by the same hook as hub readings
+    body = _bodytrace_bp(systolic=23998, diastolic=15999)
+    response = setup.client.post("/webhooks/bodytrace", content=body, headers=_basic())
+    assert response.status_code == 200, response.text
+    reading_id = vendor_reading_id(f"bodytrace:{BODYTRACE_IMEI}:{MEASURED_MS}:blood_pressure")
+    rows = db.execute(
+        "SELECT a.rule_id FROM alerts a JOIN alert_readings r ON r.alert_id = a.id"
+        " WHERE a.patient_id = %s AND r.reading_id = %s ORDER BY a.rule_id",
+        (setup.world.a.patient_id, reading_id),
+    ).fetchall()
+    # BP-I1 too: the patient's hub readings of the last days were 130-132 mmHg systolic
+    assert rows == [("BP-C1",), ("BP-I1",)]
