@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := core drivers gateway ingest alerts provisioning firmware_sim api billing carehub
 
-.PHONY: demo test lint typecheck bench bench-decode bench-ingest bench-radio bench-gateway bench-billing bench-alerts bench-api install clean ensure-mosquitto
+.PHONY: demo test lint typecheck bench bench-decode bench-ingest bench-radio bench-gateway bench-billing bench-alerts bench-api bench-fhir bench-webhooks install clean ensure-mosquitto
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "carehub needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -39,7 +39,7 @@ test: $(STAMP) ensure-mosquitto lint typecheck
 
 ## Benchmarks print ratios against baselines measured in the same run (never timed assertions).
 ## `make bench-ingest ARGS="--messages 5000"` runs one of them with its own options.
-bench: bench-decode bench-ingest bench-radio bench-gateway bench-billing bench-alerts bench-api
+bench: bench-decode bench-ingest bench-radio bench-gateway bench-billing bench-alerts bench-api bench-fhir bench-webhooks
 
 bench-decode: $(STAMP)
 	$(BIN)/python bench/decode.py
@@ -64,6 +64,9 @@ bench-fhir: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py $(ARGS)
+
+bench-webhooks: $(STAMP)
+	$(BIN)/python -P bench/webhooks.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

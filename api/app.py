@@ -5,7 +5,7 @@ created at import time."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -37,6 +37,10 @@ from api.scope import ApiContext, Conn
 from api.settings import ApiSettings
 from api.shipments.router import router as shipments_router
 from api.users.router import router as users_router
+from api.webhooks.router import router as webhooks_router
+from api.webhooks.sealing import SecretBox
+from api.webhooks.service import WebhookService
+from ingest.hooks import StoredReadingsHook
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +58,9 @@ def create_app(
     clock: Callable[[], datetime] = _utc_now,
     registry: CollectorRegistry | None = None,
     passwords: Passwords | None = None,
+    reading_hooks: Sequence[StoredReadingsHook] = (),
 ) -> FastAPI:
+    """``reading_hooks`` run on readings the vendor webhooks store (the same ones ``carehub ingest`` runs)."""
     registry = registry or CollectorRegistry()
     app = FastAPI(
         title="carehub API",
@@ -68,6 +74,10 @@ def create_app(
         clock=clock,
         passwords=passwords or Passwords(),
         login_limiter=SlidingWindowLimiter(settings.api_login_rate_per_minute),
+    )
+    secret_key = settings.webhook_secret_key
+    app.state.webhooks = WebhookService(
+        settings, pool, clock, SecretBox(secret_key.get_secret_value() if secret_key else None), reading_hooks
     )
     install_problem_handlers(app)
     install_operation_outcomes(app)
@@ -88,6 +98,7 @@ def create_app(
     ):
         app.include_router(router)
     app.include_router(fhir_router)
+    app.include_router(webhooks_router)
     mount_alerts(app, settings.database_url, pool, clock)
     app.include_router(build_dashboard_router())
 

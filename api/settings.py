@@ -6,6 +6,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from api.webhooks.settings import WebhookSettings
 from billing.settings import BillingSettings
 from core.errors import ConfigurationError
 from core.settings import MqttSettings, ServiceSettings
@@ -14,7 +15,7 @@ DEMO_JWT_SECRET = "carehub-demo-only-not-a-secret-0123456789abcdef"  # noqa: S10
 _MIN_SECRET_BYTES = 32
 
 
-class ApiSettings(BillingSettings, MqttSettings, ServiceSettings):
+class ApiSettings(BillingSettings, MqttSettings, ServiceSettings, WebhookSettings):
     """The billing thresholds (``CAREHUB_BILLING_*``) are the ones ``carehub billing report`` reads, so
     the report route and the command agree; the broker settings (``CAREHUB_MQTT_*``) are the API's own
     broker identity, which ``/readyz`` connects with to check the broker."""

@@ -30,10 +30,30 @@ def store_hub_dead_letter(
     device_serial: str | None = None,
 ) -> None:
     """One dead letter for an MQTT message (payload truncated past 64 KiB; full size and SHA-256 kept)."""
+    store_dead_letter(conn, source="mqtt", hub_id=hub_id, topic=topic, reason=reason, detail=detail,
+                      payload=payload, received_at=received_at, practice_id=practice_id,
+                      device_serial=device_serial)  # fmt: skip
+
+
+def store_dead_letter(
+    conn: psycopg.Connection[Any],
+    *,
+    source: str,
+    hub_id: str | None,
+    topic: str,
+    reason: str,
+    detail: str,
+    payload: bytes,
+    received_at: datetime,
+    practice_id: str | None = None,
+    device_serial: str | None = None,
+    batch_id: str | None = None,
+) -> None:
+    """One dead letter from ``source`` ('mqtt' or 'webhook'), as :func:`store_hub_dead_letter`."""
     conn.execute(
-        """INSERT INTO dead_letters (practice_id, source, hub_id, topic, device_serial, reason, detail, payload,
-               payload_size, payload_sha256, received_at)
-           VALUES (%s, 'mqtt', %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-        (practice_id, hub_id, topic[:1000], device_serial, reason, detail[:DETAIL_LIMIT_CHARS],
+        """INSERT INTO dead_letters (practice_id, source, hub_id, topic, batch_id, device_serial, reason, detail,
+               payload, payload_size, payload_sha256, received_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+        (practice_id, source, hub_id, topic[:1000], batch_id, device_serial, reason, detail[:DETAIL_LIMIT_CHARS],
          payload[:PAYLOAD_LIMIT_BYTES], len(payload), hashlib.sha256(payload).digest(), received_at),
     )  # fmt: skip

@@ -47,7 +47,7 @@ class StoredReading:
     practice_id: str
     patient_id: str
     device_id: str
-    hub_id: str
+    hub_id: str | None  # None for a cellular device's reading (a vendor webhook: no hub)
     device_serial: str
     kind: str
     measured_at: datetime

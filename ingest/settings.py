@@ -6,7 +6,7 @@ import socket
 
 from pydantic import Field
 
-from core.settings import DatabaseSettings, MqttSettings, ServiceSettings
+from core.settings import CarehubSettings, DatabaseSettings, MqttSettings, ServiceSettings
 
 
 def _default_worker_id() -> str:
@@ -15,7 +15,15 @@ def _default_worker_id() -> str:
     return socket.gethostname().split(".")[0][:40] or "worker"
 
 
-class IngestSettings(DatabaseSettings, MqttSettings, ServiceSettings):
+class ReadingTimeSettings(CarehubSettings):
+    """How far from the server clock a reading's measured_at may be; shared by ``carehub ingest`` and
+    the API's vendor webhooks (the same environment variables feed both)."""
+
+    ingest_max_future_skew_s: float = Field(default=300.0, ge=0)
+    ingest_max_reading_age_days: float = Field(default=30.0, gt=0)
+
+
+class IngestSettings(ReadingTimeSettings, DatabaseSettings, MqttSettings, ServiceSettings):
     ingest_worker_id: str = Field(default_factory=_default_worker_id, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     ingest_shared_group: str | None = Field(
         default="ingest",
@@ -52,8 +60,6 @@ class IngestSettings(DatabaseSettings, MqttSettings, ServiceSettings):
     ingest_session_expiry_s: int = Field(default=3600, ge=0, description="How long the broker keeps our queue.")
     ingest_max_message_bytes: int = Field(default=256 * 1024, ge=1024)
     ingest_max_readings_per_message: int = Field(default=500, ge=1)
-    ingest_max_future_skew_s: float = Field(default=300.0, ge=0)
-    ingest_max_reading_age_days: float = Field(default=30.0, gt=0)
     ingest_retry_min_s: float = Field(default=0.2, gt=0)
     ingest_retry_max_s: float = Field(default=10.0, gt=0)
     ingest_partition_check_interval_s: float = Field(default=3600.0, gt=0)

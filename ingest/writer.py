@@ -23,6 +23,7 @@ from core.errors import CarehubError
 from ingest.batch import (
     STAGED_OBSERVATION_COLUMNS,
     STAGED_READING_COLUMNS,
+    BatchPlan,
     BatchResult,
     DeadLetter,
     Delivery,
@@ -150,6 +151,29 @@ def _dead_letter_params(d: DeadLetter) -> tuple[Any, ...]:
     )
 
 
+def stage(cur: psycopg.Cursor[Any], plan: BatchPlan) -> None:
+    """COPY a planned batch into the staging tables (created by ``_STAGING_DDL``)."""
+    with cur.copy(_COPY_READINGS) as copy:
+        copy.set_types(_READING_TYPES)
+        for reading in plan.readings:
+            copy.write_row(reading)
+    with cur.copy(_COPY_OBSERVATIONS) as copy:
+        copy.set_types(_OBSERVATION_TYPES)
+        for row in plan.rows:
+            copy.write_row(row)
+
+
+def run_hooks(hooks: Sequence[StoredReadingsHook], conn: psycopg.Connection[Any], stored: list[StoredReading]) -> None:
+    """Run each hook on the newly stored readings; a non-database failure becomes :class:`HookFailed`."""
+    for hook in hooks:
+        try:
+            hook.on_stored(conn, stored)
+        except psycopg.Error:
+            raise
+        except Exception as exc:
+            raise HookFailed(hook.name, exc) from exc
+
+
 class ReadingWriter:
     """Owns one database connection (reconnecting after a failure) and writes batches on it."""
 
@@ -219,13 +243,7 @@ class ReadingWriter:
             raise StorageRejected(f"{work}: {exc}") from exc
 
     def _run_hooks(self, conn: psycopg.Connection[tuple[Any, ...]], stored: list[StoredReading]) -> None:
-        for hook in self._hooks:
-            try:
-                hook.on_stored(conn, stored)
-            except psycopg.Error:
-                raise
-            except Exception as exc:
-                raise HookFailed(hook.name, exc) from exc
+        run_hooks(self._hooks, conn, stored)
 
     def write(self, messages: Sequence[ParsedMessage], deliveries: Sequence[Delivery]) -> BatchResult:
         """Write one batch in one transaction and return its acks and counts."""
@@ -236,14 +254,7 @@ class ReadingWriter:
             inserted: set[tuple[str, int, datetime]] = set()
             if plan.rows:
                 with conn.cursor() as cur:
-                    with cur.copy(_COPY_READINGS) as copy:
-                        copy.set_types(_READING_TYPES)
-                        for reading in plan.readings:
-                            copy.write_row(reading)
-                    with cur.copy(_COPY_OBSERVATIONS) as copy:
-                        copy.set_types(_OBSERVATION_TYPES)
-                        for row in plan.rows:
-                            copy.write_row(row)
+                    stage(cur, plan)
                     for (
                         reading_no,
                         device_id,

@@ -84,7 +84,8 @@ def activate(conn: psycopg.Connection[Any], device_id: UUID, reading: StoredRead
             actor_id=None,
             actor_kind="ingest",
             reason="first_reading",
-            evidence={"reading_id": reading.reading_id, "hub_id": reading.hub_id},
+            # a cellular device's reading (vendor webhook) has no hub
+            evidence={"reading_id": reading.reading_id, "hub_id": reading.hub_id or "none"},
         )
     except CustodyError as exc:
         # Staff moved the unit between the probe and the lock (say, reported it lost). The reading

@@ -61,4 +61,5 @@ COMMANDS: tuple[Command, ...] = (
         "carehub.commands.api",
     ),
     Command("users", "staff accounts of the API (create the first admin)", "carehub.commands.users"),
+    Command("webhooks", "vendor webhook credentials; reprocess unprocessed envelopes", "carehub.commands.webhooks"),
 )

@@ -10,15 +10,18 @@ import logging
 import sys
 from typing import Any
 
+import psycopg
 import uvicorn
 from pydantic import ValidationError
 
 from api.app import create_app
 from api.pool import open_pool
 from api.settings import ApiSettings
+from carehub.commands.ingest import stored_readings_hooks
 from carehub.runtime import migrate_if_asked
 from core.errors import CarehubError
 from core.logs import configure_logging
+from ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
         logger.exception("api cannot start", extra={"error": str(exc)})
         return 1
     try:
-        app = create_app(settings, pool)
+        app = create_app(settings, pool, reading_hooks=stored_readings_hooks(IngestSettings()))
+        try:  # envelopes accepted but never processed (a crash between the commit and processing)
+            app.state.webhooks.reprocess()
+        except psycopg.Error:
+            logger.exception("webhook envelopes could not be reprocessed at start; run carehub webhooks reprocess")
         config = uvicorn.Config(
             app,
             host=settings.api_host,
