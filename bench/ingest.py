@@ -225,6 +225,11 @@ class Result:
     readings: int
     rows: int
     rss_mb: float | None = None
+    cpu_s: float | None = None  # CPU time the contender's own process(es) used while measured
+
+    @property
+    def cpu_us_per_reading(self) -> float | None:
+        return None if self.cpu_s is None else self.cpu_s / self.readings * 1e6
 
     @property
     def readings_per_s(self) -> float:
@@ -401,6 +406,12 @@ INGEST_ALONE = {"CAREHUB_ALERTS_EVALUATE": "false"}
 WITH_ALERTS = {"CAREHUB_ALERTS_EVALUATE": "true"}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def carehub_ingest(
     port: int, url: str, stream: Stream, workers: int, workdir: Path, extra_env: dict[str, str] | None = None
 ) -> Result:
@@ -447,11 +458,13 @@ def carehub_ingest(
     # Throughput is measured from the first poll that sees 1% of the stream processed to the end,
     # so process start-up (interpreter, imports, connections) is not counted against ingest.
     first: tuple[float, float] | None = None
+    cpu_at_first = 0.0
     last_report = time.perf_counter()
     while (done := processed()) < target:
         now = time.perf_counter()
         if first is None and done >= target * 0.01:
             first = (now, done)
+            cpu_at_first = sum(cpu_seconds(w.process.pid) for w in running)
         if now - last_report > 2:
             say(f"    … {done:,.0f} of {target:,} readings processed")
             last_report = now
@@ -467,6 +480,9 @@ def carehub_ingest(
     elapsed = (end - first[0]) * target / measured  # the same rate, scaled to the whole stream
     rows = int(sum(w.metric("carehub_ingest_rows_stored_total") for w in running))
     rss = [peak_rss_mb(w.process.pid) for w in running]
+    # CPU per reading is what a loaded machine changes least: it says where ingest stands even
+    # when other processes take the cores (elapsed time then grows, CPU time hardly does).
+    cpu = (sum(cpu_seconds(w.process.pid) for w in running) - cpu_at_first) * target / measured
     for w in running:
         w.stop()
     for name in names:
@@ -474,7 +490,7 @@ def carehub_ingest(
     peak = max((r for r in rss if r is not None), default=None)
     alerts = "alert evaluation on" if (extra_env or {}).get("CAREHUB_ALERTS_EVALUATE") == "true" else "ingest alone"
     label = f"c  carehub ingest, {workers} worker{'s' if workers > 1 else ''} ({alerts})"
-    return Result(label, elapsed, target, rows, peak)
+    return Result(label, elapsed, target, rows, peak, cpu)
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -552,10 +568,11 @@ def main(argv: list[str] | None = None) -> int:
             r = results[key]
             say(f"  {r.name}: {r.readings_per_s:,.0f} readings/s, {r.rows_per_s:,.0f} rows/s ({r.elapsed_s:.2f} s)")
         say("")
-        say(f"{'contender':<58} {'readings/s':>11} {'rows/s':>10} {'peak RSS':>9}")
+        say(f"{'contender':<58} {'readings/s':>11} {'rows/s':>10} {'peak RSS':>9} {'CPU/reading':>12}")
         for r in results.values():
             rss = f"{r.rss_mb:.0f} MB" if r.rss_mb else ""
-            say(f"{r.name:<58} {r.readings_per_s:>11,.0f} {r.rows_per_s:>10,.0f} {rss:>9}")
+            cpu = f"{r.cpu_us_per_reading:.1f} us" if r.cpu_us_per_reading is not None else ""
+            say(f"{r.name:<58} {r.readings_per_s:>11,.0f} {r.rows_per_s:>10,.0f} {rss:>9} {cpu:>12}")
         say("")
         if not {"a1", "a2", "b"} <= results.keys():
             return 0

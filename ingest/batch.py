@@ -11,11 +11,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from core.domain import ReadingKind
 from ingest.hooks import StoredObservation, StoredReading
 from ingest.validation import ParsedMessage, RejectReason, canonical_json, payload_digest
 from ingest.wire import ReadingsAck, RejectedId
 
 DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
+_KIND_TEXT: dict[ReadingKind, str] = {k: k.value for k in ReadingKind}  # Enum.value is a slow descriptor
 
 
 class RowStatus(StrEnum):
@@ -69,8 +71,10 @@ STAGED_READING_COLUMNS = (
 STAGED_OBSERVATION_COLUMNS = "reading_no, metric, value, special, unit, source_value, source_unit"
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingRef:
+class ReadingRef(NamedTuple):
+    """A reading's place in the batch: message index, reading index within it. (A NamedTuple:
+    it keys dicts per reading, and a dataclass hashes in Python.)"""
+
     message: int
     reading: int
 
@@ -177,7 +181,7 @@ def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
                         hub_id,
                         serial,
                         reading.reading_id,
-                        reading.kind.value,
+                        _KIND_TEXT[reading.kind],
                         measured_at,
                         reading.measured_at_source,
                         reading.received_at,
@@ -199,18 +203,19 @@ def row_verdicts(
 ) -> dict[int, RowVerdict]:
     """Each staged row's verdict from its reading's resolution and the keys (reading id, metric,
     measured_at) the INSERT actually wrote: refused, stored, or already there (duplicate)."""
-    verdicts: dict[int, RowVerdict] = {}
-    readings = plan.readings
-    for row_no, row in enumerate(plan.rows):
-        reading_no = row[0]
+    refused: list[RowVerdict | None] = []  # per reading: its refusal, judged once for all its rows
+    for reading_no in range(len(plan.readings)):
         resolution = resolutions[reading_no]
         refusal = resolution.refusal
-        if refusal is not None:
-            verdicts[row_no] = RowVerdict(refusal, resolution.practice_id)
-            continue
-        metric, measured_at = plan.row_keys[row_no]
-        stored = (readings[reading_no][3], metric, measured_at) in inserted
-        verdicts[row_no] = _STORED if stored else _DUPLICATE
+        refused.append(None if refusal is None else RowVerdict(refusal, resolution.practice_id))
+    reading_ids = [reading[3] for reading in plan.readings]
+    verdicts: dict[int, RowVerdict] = {}
+    for row_no, (row, (metric, measured_at)) in enumerate(zip(plan.rows, plan.row_keys, strict=True)):
+        reading_no = row[0]
+        verdict = refused[reading_no]
+        if verdict is None:
+            verdict = _STORED if (reading_ids[reading_no], metric, measured_at) in inserted else _DUPLICATE
+        verdicts[row_no] = verdict
     return verdicts
 
 
@@ -345,8 +350,15 @@ def settle_batch(
             )
         for r_index, accepted in enumerate(message.accepted):
             ref = ReadingRef(m_index, r_index)
-            row_verdicts = [verdicts[row] for row in plan.reading_rows[ref]]
-            refusal = next((v for v in row_verdicts if v.status not in (RowStatus.STORED, RowStatus.DUPLICATE)), None)
+            refusal: RowVerdict | None = None  # the first row verdict that is neither stored nor duplicate
+            any_stored = False
+            for row in plan.reading_rows[ref]:
+                verdict = verdicts[row]
+                if verdict.status is RowStatus.STORED:
+                    any_stored = True
+                elif verdict.status is not RowStatus.DUPLICATE:
+                    refusal = verdict
+                    break
             if refusal is not None:
                 rejected_n += 1
                 rejected_ids.append(RejectedId(accepted.reading_id_text, refusal.status.value))
@@ -363,7 +375,7 @@ def settle_batch(
                         practice_id=refusal.practice_id,
                     )
                 )
-            elif ref not in plan.repeats and any(v.status is RowStatus.STORED for v in row_verdicts):
+            elif any_stored and ref not in plan.repeats:
                 accepted_n += 1
                 accepted_ids.append(accepted.reading_id_text)
             else:
