@@ -71,12 +71,9 @@ STAGED_READING_COLUMNS = (
 STAGED_OBSERVATION_COLUMNS = "reading_no, metric, value, special, unit, source_value, source_unit"
 
 
-class ReadingRef(NamedTuple):
-    """A reading's place in the batch: message index, reading index within it. (A NamedTuple:
-    it keys dicts per reading, and a dataclass hashes in Python.)"""
-
-    message: int
-    reading: int
+# A reading's place in the batch: (message index, reading index within the message). A plain tuple:
+# it is built and hashed for every reading, and a class's constructor runs in Python.
+ReadingRef = tuple[int, int]
 
 
 class Resolution(NamedTuple):
@@ -157,7 +154,7 @@ def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
         if message.error is not None or hub_id is None:
             continue
         for r_index, reading in enumerate(message.accepted):
-            ref = ReadingRef(m_index, r_index)
+            ref = (m_index, r_index)
             reading_no = len(readings)
             measured_at = reading.measured_at
             serial = reading.device_serial
@@ -222,40 +219,32 @@ def row_verdicts(
 def stored_readings(
     plan: BatchPlan,
     resolutions: Mapping[int, Resolution],
-    inserted: set[tuple[str, int, datetime]],
+    verdicts: Mapping[int, RowVerdict],
 ) -> list[StoredReading]:
-    """The readings this transaction newly stored, each with only its inserted observations, in
-    staging order (what :class:`ingest.hooks.StoredReadingsHook` is given)."""
+    """The readings this transaction newly stored, each with only its inserted observations (the
+    rows whose verdict is STORED), in staging order (what :class:`ingest.hooks.StoredReadingsHook`
+    is given)."""
     observations: dict[int, list[StoredObservation]] = {}
+    build = tuple.__new__  # a NamedTuple's own __new__ is a Python function; tuple.__new__ is not
     for row_no, (reading_no, metric, value, special, unit, _source_value, _source_unit) in enumerate(plan.rows):
-        if (plan.readings[reading_no][3], metric, plan.row_keys[row_no][1]) in inserted:
-            observations.setdefault(reading_no, []).append(StoredObservation(metric, value, special, unit))
+        if verdicts[row_no] is _STORED:
+            observation = build(StoredObservation, (metric, value, special, unit))
+            rows = observations.get(reading_no)
+            if rows is None:
+                observations[reading_no] = [observation]
+            else:
+                rows.append(observation)
     stored: list[StoredReading] = []
     for reading_no, rows in observations.items():
         (_, hub_id, serial, reading_id, kind, measured_at, source, received_at, from_memory, flags) = plan.readings[
             reading_no
         ]
-        resolution = resolutions[reading_no]
-        if resolution.device_id is None or resolution.patient_id is None or resolution.practice_id is None:
+        device_id, _kind_ok, _on_hub, patient_id, practice_id, _blocked = resolutions[reading_no]
+        if device_id is None or patient_id is None or practice_id is None:
             # Rows are only inserted for fully resolved readings: a gap here is a defect, not an input.
-            raise RuntimeError(f"stored reading {reading_id} has an incomplete resolution {resolution}")
-        stored.append(
-            StoredReading(
-                reading_id=reading_id,
-                practice_id=resolution.practice_id,
-                patient_id=resolution.patient_id,
-                device_id=resolution.device_id,
-                hub_id=hub_id,
-                device_serial=serial,
-                kind=kind,
-                measured_at=measured_at,
-                measured_at_source=source,
-                received_at=received_at,
-                from_device_memory=from_memory,
-                flags=tuple(flags or ()),
-                observations=tuple(rows),
-            )
-        )
+            raise RuntimeError(f"stored reading {reading_id} has an incomplete resolution {resolutions[reading_no]}")
+        fields = (reading_id, practice_id, patient_id, device_id, hub_id, serial, kind, measured_at, source)
+        stored.append(build(StoredReading, (*fields, received_at, from_memory, tuple(flags or ()), tuple(rows))))
     return stored
 
 
@@ -349,7 +338,7 @@ def settle_batch(
                 )
             )
         for r_index, accepted in enumerate(message.accepted):
-            ref = ReadingRef(m_index, r_index)
+            ref = (m_index, r_index)
             refusal: RowVerdict | None = None  # the first row verdict that is neither stored nor duplicate
             any_stored = False
             for row in plan.reading_rows[ref]:

@@ -16,6 +16,7 @@ malformed reading is taken apart reading by reading."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -180,11 +181,16 @@ def _reading_in_payload(ref: PayloadReading) -> object:
     """The reading as the pydantic path would have dead-lettered it (the validated model). The fast
     path accepted this payload, so the models accept it too; were they ever to disagree, the
     reading's JSON object is kept rather than losing the dead letter."""
+    return _readings_in_payload(ref.payload)[ref.position]
+
+
+@functools.lru_cache(maxsize=8)
+def _readings_in_payload(payload: bytes) -> tuple[object, ...]:
+    # Cached: a backlog message with several refused readings is parsed once for all of them.
     try:
-        return ValidReadingsEnvelope.model_validate_json(ref.payload).readings[ref.position]
+        return tuple(ValidReadingsEnvelope.model_validate_json(payload).readings)
     except ValidationError:
-        readings: list[object] = json.loads(ref.payload)["readings"]
-        return readings[ref.position]
+        return tuple(json.loads(payload)["readings"])
 
 
 def canonical_json(value: object) -> bytes:
