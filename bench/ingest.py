@@ -503,6 +503,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hubs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261203)
     parser.add_argument(
+        "--ingest-env",
+        action="append",
+        default=[],
+        metavar="CAREHUB_NAME=VALUE",
+        help="extra setting for the ingest workers (repeatable), e.g. CAREHUB_INGEST_WRITERS=3",
+    )
+    parser.add_argument(
         "--only",
         default="",
         help="comma-separated subset of a1,a2,b,c1,c2,c1e to run (ratios need a1, a2 and b); default all",
@@ -550,14 +557,16 @@ def main(argv: list[str] | None = None) -> int:
             databases.append(name)
             return with_database(args.admin_url, name)
 
+        tuning = dict(item.split("=", 1) for item in args.ingest_env)
+        alone, with_alerts = {**INGEST_ALONE, **tuning}, {**WITH_ALERTS, **tuning}
         results: dict[str, Result] = {}
         steps: list[tuple[str, Callable[[], Result]]] = [
             ("a1", lambda: bare_subscriber(broker.port, stream)),
             ("a2", lambda: bare_copy(fresh(), stream)),
             ("b", lambda: naive_subscriber(broker.port, fresh(), stream, args.naive_messages)),
-            ("c1", lambda: carehub_ingest(broker.port, fresh(), stream, 1, workdir / "ingest", INGEST_ALONE)),
-            ("c2", lambda: carehub_ingest(broker.port, fresh(), stream, 2, workdir / "ingest", INGEST_ALONE)),
-            ("c1e", lambda: carehub_ingest(broker.port, fresh(), stream, 1, workdir / "ingest", WITH_ALERTS)),
+            ("c1", lambda: carehub_ingest(broker.port, fresh(), stream, 1, workdir / "ingest", alone)),
+            ("c2", lambda: carehub_ingest(broker.port, fresh(), stream, 2, workdir / "ingest", alone)),
+            ("c1e", lambda: carehub_ingest(broker.port, fresh(), stream, 1, workdir / "ingest", with_alerts)),
         ]
         only = {k.strip() for k in args.only.split(",") if k.strip()}
         for key, step in steps:
