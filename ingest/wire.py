@@ -200,7 +200,7 @@ class FastReadingsEnvelope(msgspec.Struct, frozen=True):
 _FAST_DECODER = msgspec.json.Decoder(FastReadingsEnvelope)
 # msgspec rounds a time with more than six fractional digits to the nearest microsecond, pydantic
 # truncates it; such a payload (never sent by a carehub hub) takes the pydantic path.
-_SUB_MICROSECOND_TIME = re.compile(rb":[0-9]{2}[.,][0-9]{7}")
+_SUB_MICROSECOND_TIME = re.compile(rb"[0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]{7}")  # hh:mm:ss.fffffff
 
 
 def decode_fast(payload: bytes) -> FastReadingsEnvelope | None:

@@ -202,3 +202,14 @@ def test_any_mutated_reading_gets_the_same_answer_on_both_paths(
 @given(st.dictionaries(st.sampled_from(["v", "batch_id", "session", "seq", "sent_at", "z"]), json_values, max_size=3))
 def test_any_mutated_envelope_gets_the_same_answer_on_both_paths(envelope: dict[str, Any]) -> None:
     both_paths(message(bp(), **envelope))
+
+
+def test_a_value_with_many_decimals_stays_on_the_fast_path() -> None:
+    # Only a time with more than six fractional digits is left to pydantic, not any long decimal.
+    observations = [
+        {"code": "MDC_PRESS_BLD_NONINV_SYS", "value": 12.123456789, "unit": "kPa"},
+        {"code": "MDC_PRESS_BLD_NONINV_DIA", "value": 10.5, "unit": "kPa"},
+    ]
+    payload = json.dumps({"batch_id": "B-1", "readings": [bp(observations=observations)]}, separators=(",", ":"))
+    assert decode_fast(payload.encode()) is not None
+    both_paths(payload.encode())
