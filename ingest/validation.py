@@ -347,7 +347,7 @@ def judge_reading(
     model: ReadingIn | FastReading, raw: object, *, now: datetime, limits: ValidationLimits
 ) -> AcceptedReading | RejectedReading:
     """The domain checks of a reading whose shape is already valid; ``raw`` is what gets
-    dead-lettered if the reading is refused (the JSON object, or the validated model)."""
+    dead-lettered if the reading is refused (the JSON object, the validated model, or a PayloadReading)."""
     reading_id = canonical_reading_id(model.reading_id)
     if reading_id is None:
         return _reject(raw, RejectReason.INVALID_READING_ID, "reading id is neither a UUID nor a ULID", model)
