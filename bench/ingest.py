@@ -225,6 +225,11 @@ class Result:
     readings: int
     rows: int
     rss_mb: float | None = None
+    cpu_s: float | None = None  # CPU time the contender's own process(es) used while measured
+
+    @property
+    def cpu_us_per_reading(self) -> float | None:
+        return None if self.cpu_s is None else self.cpu_s / self.readings * 1e6
 
     @property
     def readings_per_s(self) -> float:
@@ -395,6 +400,18 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+# Issue 2's figure is ingest itself, so c1 and c2 run without the alert-evaluation hook; c1e is the
+# production default (alert rules evaluated in the ingest transaction) for comparison.
+INGEST_ALONE = {"CAREHUB_ALERTS_EVALUATE": "false"}
+WITH_ALERTS = {"CAREHUB_ALERTS_EVALUATE": "true"}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def carehub_ingest(
     port: int, url: str, stream: Stream, workers: int, workdir: Path, extra_env: dict[str, str] | None = None
 ) -> Result:
@@ -441,11 +458,13 @@ def carehub_ingest(
     # Throughput is measured from the first poll that sees 1% of the stream processed to the end,
     # so process start-up (interpreter, imports, connections) is not counted against ingest.
     first: tuple[float, float] | None = None
+    cpu_at_first = 0.0
     last_report = time.perf_counter()
     while (done := processed()) < target:
         now = time.perf_counter()
         if first is None and done >= target * 0.01:
             first = (now, done)
+            cpu_at_first = sum(cpu_seconds(w.process.pid) for w in running)
         if now - last_report > 2:
             say(f"    … {done:,.0f} of {target:,} readings processed")
             last_report = now
@@ -461,12 +480,17 @@ def carehub_ingest(
     elapsed = (end - first[0]) * target / measured  # the same rate, scaled to the whole stream
     rows = int(sum(w.metric("carehub_ingest_rows_stored_total") for w in running))
     rss = [peak_rss_mb(w.process.pid) for w in running]
+    # CPU per reading is what a loaded machine changes least: it says where ingest stands even
+    # when other processes take the cores (elapsed time then grows, CPU time hardly does).
+    cpu = (sum(cpu_seconds(w.process.pid) for w in running) - cpu_at_first) * target / measured
     for w in running:
         w.stop()
     for name in names:
         end_session(port, f"carehub-ingest-{name}")
     peak = max((r for r in rss if r is not None), default=None)
-    return Result(f"c  carehub ingest, {workers} worker{'s' if workers > 1 else ''}", elapsed, target, rows, peak)
+    alerts = "alert evaluation on" if (extra_env or {}).get("CAREHUB_ALERTS_EVALUATE") == "true" else "ingest alone"
+    label = f"c  carehub ingest, {workers} worker{'s' if workers > 1 else ''} ({alerts})"
+    return Result(label, elapsed, target, rows, peak, cpu)
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -478,6 +502,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-messages", type=int, default=4000)
     parser.add_argument("--hubs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261203)
+    parser.add_argument(
+        "--ingest-env",
+        action="append",
+        default=[],
+        metavar="CAREHUB_NAME=VALUE",
+        help="extra setting for the ingest workers (repeatable), e.g. CAREHUB_INGEST_WRITERS=3",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of a1,a2,b,c1,c2,c1e to run (ratios need a1, a2 and b); default all",
+    )
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("CAREHUB_BENCH_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"),
@@ -521,27 +557,38 @@ def main(argv: list[str] | None = None) -> int:
             databases.append(name)
             return with_database(args.admin_url, name)
 
+        tuning = dict(item.split("=", 1) for item in args.ingest_env)
+        alone, with_alerts = {**INGEST_ALONE, **tuning}, {**WITH_ALERTS, **tuning}
         results: dict[str, Result] = {}
         steps: list[tuple[str, Callable[[], Result]]] = [
             ("a1", lambda: bare_subscriber(broker.port, stream)),
             ("a2", lambda: bare_copy(fresh(), stream)),
             ("b", lambda: naive_subscriber(broker.port, fresh(), stream, args.naive_messages)),
-            ("c1", lambda: carehub_ingest(broker.port, fresh(), stream, 1, workdir / "ingest")),
-            ("c2", lambda: carehub_ingest(broker.port, fresh(), stream, 2, workdir / "ingest")),
+            ("c1", lambda: carehub_ingest(broker.port, fresh(), stream, 1, workdir / "ingest", alone)),
+            ("c2", lambda: carehub_ingest(broker.port, fresh(), stream, 2, workdir / "ingest", alone)),
+            ("c1e", lambda: carehub_ingest(broker.port, fresh(), stream, 1, workdir / "ingest", with_alerts)),
         ]
+        only = {k.strip() for k in args.only.split(",") if k.strip()}
         for key, step in steps:
+            if only and key not in only:
+                continue
             say(f"running {key}…")
             results[key] = step()
             r = results[key]
             say(f"  {r.name}: {r.readings_per_s:,.0f} readings/s, {r.rows_per_s:,.0f} rows/s ({r.elapsed_s:.2f} s)")
-        ceiling = min(results["a1"].readings_per_s, results["a2"].readings_per_s)
         say("")
-        say(f"{'contender':<46} {'readings/s':>11} {'rows/s':>10} {'peak RSS':>9}")
+        say(f"{'contender':<58} {'readings/s':>11} {'rows/s':>10} {'peak RSS':>9} {'CPU/reading':>12}")
         for r in results.values():
             rss = f"{r.rss_mb:.0f} MB" if r.rss_mb else ""
-            say(f"{r.name:<46} {r.readings_per_s:>11,.0f} {r.rows_per_s:>10,.0f} {rss:>9}")
+            cpu = f"{r.cpu_us_per_reading:.1f} us" if r.cpu_us_per_reading is not None else ""
+            say(f"{r.name:<58} {r.readings_per_s:>11,.0f} {r.rows_per_s:>10,.0f} {rss:>9} {cpu:>12}")
         say("")
-        for key in ("c1", "c2"):
+        if not {"a1", "a2", "b"} <= results.keys():
+            return 0
+        ceiling = min(results["a1"].readings_per_s, results["a2"].readings_per_s)
+        for key in ("c1", "c2", "c1e"):
+            if key not in results:
+                continue
             c = results[key]
             say(
                 f"{c.name}: c/a = {c.readings_per_s / ceiling:.2f} (goal >= 0.6), "

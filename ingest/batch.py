@@ -11,11 +11,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from core.domain import ReadingKind
 from ingest.hooks import StoredObservation, StoredReading
 from ingest.validation import ParsedMessage, RejectReason, canonical_json, payload_digest
 from ingest.wire import ReadingsAck, RejectedId
 
 DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
+_KIND_TEXT: dict[ReadingKind, str] = {k: k.value for k in ReadingKind}  # Enum.value is a slow descriptor
 
 
 class RowStatus(StrEnum):
@@ -69,10 +71,9 @@ STAGED_READING_COLUMNS = (
 STAGED_OBSERVATION_COLUMNS = "reading_no, metric, value, special, unit, source_value, source_unit"
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingRef:
-    message: int
-    reading: int
+# A reading's place in the batch: (message index, reading index within the message). A plain tuple:
+# it is built and hashed for every reading, and a class's constructor runs in Python.
+ReadingRef = tuple[int, int]
 
 
 class Resolution(NamedTuple):
@@ -153,7 +154,7 @@ def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
         if message.error is not None or hub_id is None:
             continue
         for r_index, reading in enumerate(message.accepted):
-            ref = ReadingRef(m_index, r_index)
+            ref = (m_index, r_index)
             reading_no = len(readings)
             measured_at = reading.measured_at
             serial = reading.device_serial
@@ -177,7 +178,7 @@ def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
                         hub_id,
                         serial,
                         reading.reading_id,
-                        reading.kind.value,
+                        _KIND_TEXT[reading.kind],
                         measured_at,
                         reading.measured_at_source,
                         reading.received_at,
@@ -199,58 +200,51 @@ def row_verdicts(
 ) -> dict[int, RowVerdict]:
     """Each staged row's verdict from its reading's resolution and the keys (reading id, metric,
     measured_at) the INSERT actually wrote: refused, stored, or already there (duplicate)."""
-    verdicts: dict[int, RowVerdict] = {}
-    readings = plan.readings
-    for row_no, row in enumerate(plan.rows):
-        reading_no = row[0]
+    refused: list[RowVerdict | None] = []  # per reading: its refusal, judged once for all its rows
+    for reading_no in range(len(plan.readings)):
         resolution = resolutions[reading_no]
         refusal = resolution.refusal
-        if refusal is not None:
-            verdicts[row_no] = RowVerdict(refusal, resolution.practice_id)
-            continue
-        metric, measured_at = plan.row_keys[row_no]
-        stored = (readings[reading_no][3], metric, measured_at) in inserted
-        verdicts[row_no] = _STORED if stored else _DUPLICATE
+        refused.append(None if refusal is None else RowVerdict(refusal, resolution.practice_id))
+    reading_ids = [reading[3] for reading in plan.readings]
+    verdicts: dict[int, RowVerdict] = {}
+    for row_no, (row, (metric, measured_at)) in enumerate(zip(plan.rows, plan.row_keys, strict=True)):
+        reading_no = row[0]
+        verdict = refused[reading_no]
+        if verdict is None:
+            verdict = _STORED if (reading_ids[reading_no], metric, measured_at) in inserted else _DUPLICATE
+        verdicts[row_no] = verdict
     return verdicts
 
 
 def stored_readings(
     plan: BatchPlan,
     resolutions: Mapping[int, Resolution],
-    inserted: set[tuple[str, int, datetime]],
+    verdicts: Mapping[int, RowVerdict],
 ) -> list[StoredReading]:
-    """The readings this transaction newly stored, each with only its inserted observations, in
-    staging order (what :class:`ingest.hooks.StoredReadingsHook` is given)."""
+    """The readings this transaction newly stored, each with only its inserted observations (the
+    rows whose verdict is STORED), in staging order (what :class:`ingest.hooks.StoredReadingsHook`
+    is given)."""
     observations: dict[int, list[StoredObservation]] = {}
+    build = tuple.__new__  # a NamedTuple's own __new__ is a Python function; tuple.__new__ is not
     for row_no, (reading_no, metric, value, special, unit, _source_value, _source_unit) in enumerate(plan.rows):
-        if (plan.readings[reading_no][3], metric, plan.row_keys[row_no][1]) in inserted:
-            observations.setdefault(reading_no, []).append(StoredObservation(metric, value, special, unit))
+        if verdicts[row_no] is _STORED:
+            observation = build(StoredObservation, (metric, value, special, unit))
+            rows = observations.get(reading_no)
+            if rows is None:
+                observations[reading_no] = [observation]
+            else:
+                rows.append(observation)
     stored: list[StoredReading] = []
     for reading_no, rows in observations.items():
         (_, hub_id, serial, reading_id, kind, measured_at, source, received_at, from_memory, flags) = plan.readings[
             reading_no
         ]
-        resolution = resolutions[reading_no]
-        if resolution.device_id is None or resolution.patient_id is None or resolution.practice_id is None:
+        device_id, _kind_ok, _on_hub, patient_id, practice_id, _blocked = resolutions[reading_no]
+        if device_id is None or patient_id is None or practice_id is None:
             # Rows are only inserted for fully resolved readings: a gap here is a defect, not an input.
-            raise RuntimeError(f"stored reading {reading_id} has an incomplete resolution {resolution}")
-        stored.append(
-            StoredReading(
-                reading_id=reading_id,
-                practice_id=resolution.practice_id,
-                patient_id=resolution.patient_id,
-                device_id=resolution.device_id,
-                hub_id=hub_id,
-                device_serial=serial,
-                kind=kind,
-                measured_at=measured_at,
-                measured_at_source=source,
-                received_at=received_at,
-                from_device_memory=from_memory,
-                flags=tuple(flags or ()),
-                observations=tuple(rows),
-            )
-        )
+            raise RuntimeError(f"stored reading {reading_id} has an incomplete resolution {resolutions[reading_no]}")
+        fields = (reading_id, practice_id, patient_id, device_id, hub_id, serial, kind, measured_at, source)
+        stored.append(build(StoredReading, (*fields, received_at, from_memory, tuple(flags or ()), tuple(rows))))
     return stored
 
 
@@ -344,9 +338,16 @@ def settle_batch(
                 )
             )
         for r_index, accepted in enumerate(message.accepted):
-            ref = ReadingRef(m_index, r_index)
-            row_verdicts = [verdicts[row] for row in plan.reading_rows[ref]]
-            refusal = next((v for v in row_verdicts if v.status not in (RowStatus.STORED, RowStatus.DUPLICATE)), None)
+            ref = (m_index, r_index)
+            refusal: RowVerdict | None = None  # the first row verdict that is neither stored nor duplicate
+            any_stored = False
+            for row in plan.reading_rows[ref]:
+                verdict = verdicts[row]
+                if verdict.status is RowStatus.STORED:
+                    any_stored = True
+                elif verdict.status is not RowStatus.DUPLICATE:
+                    refusal = verdict
+                    break
             if refusal is not None:
                 rejected_n += 1
                 rejected_ids.append(RejectedId(accepted.reading_id_text, refusal.status.value))
@@ -363,7 +364,7 @@ def settle_batch(
                         practice_id=refusal.practice_id,
                     )
                 )
-            elif ref not in plan.repeats and any(v.status is RowStatus.STORED for v in row_verdicts):
+            elif any_stored and ref not in plan.repeats:
                 accepted_n += 1
                 accepted_ids.append(accepted.reading_id_text)
             else:

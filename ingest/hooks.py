@@ -18,16 +18,17 @@ of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import psycopg
 
 
-@dataclass(frozen=True, slots=True)
-class StoredObservation:
+# NamedTuples, not frozen dataclasses: ingest builds one per stored reading and observation, and a
+# frozen dataclass's __init__ (one object.__setattr__ per field) cost several times as much. The
+# interface is the same: immutable, named fields, keyword construction.
+class StoredObservation(NamedTuple):
     """One stored observation row: MDC code, canonical value (or a special) and UCUM unit."""
 
     metric: int
@@ -36,8 +37,7 @@ class StoredObservation:
     unit: str
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReading:
+class StoredReading(NamedTuple):
     """A reading newly stored in this transaction, with the identities ingest resolved for it.
 
     ``observations`` holds only the rows this transaction inserted (a reading whose every row was

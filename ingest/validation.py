@@ -10,10 +10,13 @@ than ingest accepts (``reference/rpm-ccm-rules.md`` §C.4 DEV-6).
 This runs for every reading at ingest rates, so the output is plain typed tuples rather than the
 :mod:`core.domain` dataclasses (same vocabulary, a fraction of the cost), and a well-formed message
 is validated in one pass: JSON parsing and schema checks of the whole envelope happen inside
-pydantic-core; only a message with a malformed reading is taken apart reading by reading."""
+msgspec (:func:`ingest.wire.decode_fast`), and the domain checks run on its structs. A message msgspec
+refuses is validated again by the pydantic models, which name what is wrong; only a message with a
+malformed reading is taken apart reading by reading."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -26,11 +29,29 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from core.domain import METRICS, REQUIRED_METRICS, Metric, MetricSpec, ReadingKind, SpecialValue, Unit
+from core.domain import (
+    METRICS,
+    REQUIRED_METRICS,
+    MeasuredAtSource,
+    Metric,
+    MetricSpec,
+    ReadingKind,
+    SpecialValue,
+    Unit,
+)
 from core.ids import InvalidIdentifier, parse_ulid
 from core.topics import HubTopic, InvalidTopic, Topics
 from core.units import to_canonical
-from ingest.wire import ObservationIn, ReadingIn, ReadingsEnvelope, ValidReadingsEnvelope
+from ingest.wire import (
+    FastObservation,
+    FastReading,
+    FastReadingsEnvelope,
+    ObservationIn,
+    ReadingIn,
+    ReadingsEnvelope,
+    ValidReadingsEnvelope,
+    decode_fast,
+)
 
 # Plain dict lookups: Enum(value) costs ten times more, and this runs for every observation.
 _METRICS_BY_NAME: dict[str, MetricSpec] = {m.value: s for m, s in METRICS.items()}
@@ -148,9 +169,35 @@ class ParsedMessage:
     error: Rejection | None = None
 
 
+class PayloadReading(NamedTuple):
+    """The ``position``-th reading (from 0) of a message that arrived well-formed (the fast path's ``raw``): its
+    dead-letter form is rebuilt from the payload only when it is needed, which is rare."""
+
+    payload: bytes
+    position: int
+
+
+def _reading_in_payload(ref: PayloadReading) -> object:
+    """The reading as the pydantic path would have dead-lettered it (the validated model). The fast
+    path accepted this payload, so the models accept it too; were they ever to disagree, the
+    reading's JSON object is kept rather than losing the dead letter."""
+    return _readings_in_payload(ref.payload)[ref.position]
+
+
+@functools.lru_cache(maxsize=8)
+def _readings_in_payload(payload: bytes) -> tuple[object, ...]:
+    # Cached: a backlog message with several refused readings is parsed once for all of them.
+    try:
+        return tuple(ValidReadingsEnvelope.model_validate_json(payload).readings)
+    except ValidationError:
+        return tuple(json.loads(payload)["readings"])
+
+
 def canonical_json(value: object) -> bytes:
     """Deterministic JSON for dead-letter payloads (sorted keys, no whitespace). A validated reading
     model is written as the fields it was sent with."""
+    if isinstance(value, PayloadReading):
+        value = _reading_in_payload(value)
     if isinstance(value, ReadingIn):
         value = value.model_dump(mode="json", exclude_unset=True)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
@@ -181,7 +228,9 @@ def _schema_detail(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _reject(raw: object, reason: RejectReason, detail: str, model: ReadingIn | None = None) -> RejectedReading:
+def _reject(
+    raw: object, reason: RejectReason, detail: str, model: ReadingIn | FastReading | None = None
+) -> RejectedReading:
     reading_id: str | None = None
     serial: str | None = None
     if model is not None:
@@ -193,7 +242,74 @@ def _reject(raw: object, reason: RejectReason, detail: str, model: ReadingIn | N
     return RejectedReading(reading_id, serial, Rejection(reason, detail), raw)
 
 
-def _observation(kind: ReadingKind, obs: ObservationIn) -> ObservationRow | Rejection:
+class _UnitRule(NamedTuple):
+    """Everything judging one (metric code, unit) pair needs, computed once: the per-observation
+    work is then a dict lookup, a range check and at most one conversion."""
+
+    spec: MetricSpec
+    metric: int
+    metric_name: str
+    unit: Unit
+    unit_text: str
+    canonical: str
+    converted: bool
+    kinds: frozenset[ReadingKind]
+    low: float
+    high: float
+    range_detail: str
+
+
+_UNIT_RULES: dict[tuple[str, str], _UnitRule] = {
+    (spec.metric.value, unit.value): _UnitRule(
+        spec,
+        spec.code,
+        spec.metric.value,
+        unit,
+        unit.value,
+        spec.canonical_unit.value,
+        unit is not spec.canonical_unit,
+        spec.reading_kinds,
+        spec.plausible_min,
+        spec.plausible_max,
+        f"{spec.metric.value} outside the plausible range {spec.plausible_min:g}..{spec.plausible_max:g} "
+        f"{spec.canonical_unit.value}",
+    )
+    for spec in METRICS.values()
+    for unit in spec.accepted_units
+}
+_SOURCE_TEXT: dict[str, str] = {s.value: s.value for s in MeasuredAtSource}
+
+
+def _observation(kind: ReadingKind, obs: ObservationIn | FastObservation) -> ObservationRow | Rejection:
+    rule = _UNIT_RULES.get((obs.code, obs.unit))
+    if rule is None:
+        return _refuse_observation(kind, obs)  # an unknown metric, or a unit it does not accept
+    if kind not in rule.kinds:
+        return Rejection(
+            RejectReason.METRIC_NOT_ALLOWED_FOR_KIND, f"{rule.metric_name} is not part of a {kind} reading"
+        )
+    special = obs.special
+    if special is not None:
+        if obs.value is not None:
+            return Rejection(RejectReason.MISSING_VALUE, f"{rule.metric_name} has both a value and a special value")
+        if special not in _SPECIALS:
+            return Rejection(RejectReason.INVALID_SPECIAL_VALUE, f"special value {special[:16]!r} is unknown")
+        return ObservationRow(rule.metric, None, special, rule.canonical, None, rule.unit_text)
+    value = obs.value
+    if value is None or not math.isfinite(value):
+        return Rejection(RejectReason.MISSING_VALUE, f"{rule.metric_name} has no finite value")
+    if rule.converted:
+        value = to_canonical(rule.spec, value, rule.unit)
+    if not rule.low <= value <= rule.high:
+        return Rejection(RejectReason.IMPLAUSIBLE_VALUE, rule.range_detail)
+    if rule.converted:
+        return ObservationRow(rule.metric, value, None, rule.canonical, obs.value, rule.unit_text)
+    return ObservationRow(rule.metric, value, None, rule.canonical, None, None)
+
+
+def _refuse_observation(kind: ReadingKind, obs: ObservationIn | FastObservation) -> Rejection:
+    """Why an observation whose (code, unit) pair is not in the table is refused, in the order the
+    checks are documented: unknown metric, metric not part of the kind, unit unknown, unit wrong."""
     spec = _METRICS_BY_NAME.get(obs.code)
     if spec is None:
         return Rejection(RejectReason.UNKNOWN_METRIC, f"unknown metric code {obs.code[:64]!r}")
@@ -204,30 +320,7 @@ def _observation(kind: ReadingKind, obs: ObservationIn) -> ObservationRow | Reje
     unit = _UNITS_BY_CODE.get(obs.unit)
     if unit is None:
         return Rejection(RejectReason.INVALID_UNIT, f"unit {obs.unit[:16]!r} is not a UCUM unit carehub accepts")
-    if unit not in spec.accepted_units:
-        return Rejection(RejectReason.INVALID_UNIT, f"unit {unit.value} is not valid for {spec.metric.value}")
-    canonical = spec.canonical_unit.value
-    if obs.special is not None:
-        if obs.value is not None:
-            return Rejection(RejectReason.MISSING_VALUE, f"{spec.metric.value} has both a value and a special value")
-        if obs.special not in _SPECIALS:
-            return Rejection(RejectReason.INVALID_SPECIAL_VALUE, f"special value {obs.special[:16]!r} is unknown")
-        return ObservationRow(spec.code, None, obs.special, canonical, None, unit.value)
-    value = obs.value
-    if value is None or not math.isfinite(value):
-        return Rejection(RejectReason.MISSING_VALUE, f"{spec.metric.value} has no finite value")
-    converted = unit is not spec.canonical_unit
-    if converted:
-        value = to_canonical(spec, value, unit)
-    if not spec.plausible_min <= value <= spec.plausible_max:
-        return Rejection(
-            RejectReason.IMPLAUSIBLE_VALUE,
-            f"{spec.metric.value} outside the plausible range {spec.plausible_min:g}..{spec.plausible_max:g} "
-            f"{canonical}",
-        )
-    if converted:
-        return ObservationRow(spec.code, value, None, canonical, obs.value, unit.value)
-    return ObservationRow(spec.code, value, None, canonical, None, None)
+    return Rejection(RejectReason.INVALID_UNIT, f"unit {unit.value} is not valid for {spec.metric.value}")
 
 
 def _check_required(kind: ReadingKind, rows: dict[int, ObservationRow]) -> Rejection | None:
@@ -251,10 +344,10 @@ def validate_reading(raw: object, *, now: datetime, limits: ValidationLimits) ->
 
 
 def judge_reading(
-    model: ReadingIn, raw: object, *, now: datetime, limits: ValidationLimits
+    model: ReadingIn | FastReading, raw: object, *, now: datetime, limits: ValidationLimits
 ) -> AcceptedReading | RejectedReading:
     """The domain checks of a reading whose shape is already valid; ``raw`` is what gets
-    dead-lettered if the reading is refused (the JSON object, or the validated model)."""
+    dead-lettered if the reading is refused (the JSON object, the validated model, or a PayloadReading)."""
     reading_id = canonical_reading_id(model.reading_id)
     if reading_id is None:
         return _reject(raw, RejectReason.INVALID_READING_ID, "reading id is neither a UUID nor a ULID", model)
@@ -292,7 +385,7 @@ def judge_reading(
         model.device_serial,
         kind,
         model.measured_at,
-        model.measured_at_source.value,
+        _SOURCE_TEXT[model.measured_at_source],
         model.received_at,
         model.from_device_memory,
         sorted(model.flags) or None,
@@ -319,6 +412,22 @@ def _judge_all(
     return ParsedMessage(hub_id, batch_id, tuple(accepted), tuple(rejected))
 
 
+def _judge_fast(
+    hub_id: str, envelope: FastReadingsEnvelope, payload: bytes, now: datetime, limits: ValidationLimits
+) -> ParsedMessage:
+    """Judge each reading of a message the fast path decoded. The domain checks are the same code
+    as on the pydantic path; a refused reading is dead-lettered from the payload (PayloadReading)."""
+    accepted: list[AcceptedReading] = []
+    rejected: list[RejectedReading] = []
+    for index, model in enumerate(envelope.readings):
+        outcome = judge_reading(model, PayloadReading(payload, index), now=now, limits=limits)
+        if isinstance(outcome, AcceptedReading):
+            accepted.append(outcome)
+        else:
+            rejected.append(outcome)
+    return ParsedMessage(hub_id, envelope.batch_id, tuple(accepted), tuple(rejected))
+
+
 def _ids_in(readings: object) -> tuple[RejectedReading, ...]:
     """Best effort: the reading ids of a refused message, so the ack can name them."""
     if not isinstance(readings, list):
@@ -333,9 +442,10 @@ def _ids_in(readings: object) -> tuple[RejectedReading, ...]:
 
 
 def parse_readings_message(
-    topics: Topics, topic: str, payload: bytes, *, now: datetime, limits: ValidationLimits
+    topics: Topics, topic: str, payload: bytes, *, now: datetime, limits: ValidationLimits, fast: bool = True
 ) -> ParsedMessage:
-    """Validate one ``up/readings`` message: the envelope as a whole, then each reading alone."""
+    """Validate one ``up/readings`` message: the envelope as a whole, then each reading alone.
+    ``fast=False`` skips the msgspec decoder (the answer is the same; tests compare the two)."""
     try:
         hub_id = topics.hub_id_of(topic, HubTopic.READINGS)
     except InvalidTopic as exc:
@@ -351,7 +461,11 @@ def parse_readings_message(
                 f"{len(payload)} bytes exceeds the limit of {limits.max_message_bytes}",
             ),
         )
-    # Fast path: the usual message is well-formed and is checked in one pass inside pydantic-core.
+    # Fast path: the usual message is well-formed, decoded in one pass by msgspec, every reading good.
+    decoded = decode_fast(payload) if fast else None
+    if decoded is not None and len(decoded.readings) <= limits.max_readings_per_message:
+        return _judge_fast(hub_id, decoded, payload, now, limits)
+    # The pydantic models decide the rest, with the same answer for what the fast path accepts.
     try:
         valid = ValidReadingsEnvelope.model_validate_json(payload)
     except ValidationError:

@@ -2,15 +2,24 @@
 (``docs/wire-formats/mqtt.md``; DESIGN.md §3). pydantic lives here, at the edge; everything behind
 it works with :mod:`core.domain` values.
 
+Two decoders read ``up/readings``: the msgspec structs at the end of this module (the fast path: a
+well-formed message decodes straight into slotted structs at a few microseconds per reading) and the
+pydantic models, which say *what* is wrong with a message the fast path refused. The structs accept
+nothing the models refuse (``tests/ingest/test_fast_wire.py`` checks both on every class of input);
+where they differ they refuse, and the models decide.
+
 Unknown keys are ignored rather than refused, so a newer gateway can add optional fields without an
 older ingest dropping its readings during a rolling upgrade."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -27,6 +36,7 @@ from core.domain import MeasuredAtSource
 BATCH_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 SERIAL_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 BLE_ADDRESS_PATTERN = r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"
+FLAG_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 MAX_OBSERVATIONS_PER_READING = 16
 MAX_FLAGS_PER_READING = 64  # every ReadingFlag (50 today) fits, with room for new ones
 
@@ -65,7 +75,7 @@ class ReadingIn(_Wire):
     from_device_memory: StrictBool = False
     observations: Annotated[list[ObservationIn], Field(min_length=1, max_length=MAX_OBSERVATIONS_PER_READING)]
     flags: Annotated[
-        list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]],
+        list[Annotated[str, Field(pattern=FLAG_PATTERN)]],
         Field(max_length=MAX_FLAGS_PER_READING),
     ] = Field(default_factory=list)
     user_index: Annotated[StrictInt, Field(ge=0, le=255)] | None = None
@@ -142,3 +152,63 @@ class ValidReadingsEnvelope(ReadingsEnvelope):
     is taken apart reading by reading."""
 
     readings: Annotated[list[ReadingIn], Field(min_length=1)]
+
+
+# ---- the fast path: msgspec structs with the same constraints ------------------------------------
+# msgspec matches patterns with Python's ``re.search``, where ``$`` also matches before a final
+# newline; pydantic-core's ``$`` does not. ``\Z`` is pydantic's ``$``.
+
+
+def _end_anchored(pattern: str) -> str:
+    return pattern[:-1] + r"\Z"
+
+
+class FastObservation(msgspec.Struct, frozen=True):
+    code: Annotated[str, msgspec.Meta(max_length=64)]
+    unit: Annotated[str, msgspec.Meta(max_length=16)]
+    value: float | None = None
+    special: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+
+class FastReading(msgspec.Struct, frozen=True):
+    reading_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    device_serial: Annotated[str, msgspec.Meta(pattern=_end_anchored(SERIAL_PATTERN))]
+    kind: Annotated[str, msgspec.Meta(max_length=32)]
+    measured_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    measured_at_source: MeasuredAtSource
+    received_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    observations: Annotated[list[FastObservation], msgspec.Meta(min_length=1, max_length=MAX_OBSERVATIONS_PER_READING)]
+    device_address: Annotated[str, msgspec.Meta(pattern=_end_anchored(BLE_ADDRESS_PATTERN))] | None = None
+    from_device_memory: bool = False
+    flags: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=_end_anchored(FLAG_PATTERN))]],
+        msgspec.Meta(max_length=MAX_FLAGS_PER_READING),
+    ] = []
+    user_index: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+    battery_pct: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+
+
+class FastReadingsEnvelope(msgspec.Struct, frozen=True):
+    batch_id: Annotated[str, msgspec.Meta(pattern=_end_anchored(BATCH_ID_PATTERN))]
+    readings: Annotated[list[FastReading], msgspec.Meta(min_length=1)]
+    v: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
+    session: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    sent_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+
+
+_FAST_DECODER = msgspec.json.Decoder(FastReadingsEnvelope)
+# msgspec rounds a time with more than six fractional digits to the nearest microsecond, pydantic
+# truncates it; such a payload (never sent by a carehub hub) takes the pydantic path.
+_SUB_MICROSECOND_TIME = re.compile(rb"[0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]{7}")  # hh:mm:ss.fffffff
+
+
+def decode_fast(payload: bytes) -> FastReadingsEnvelope | None:
+    """A well-formed ``up/readings`` payload as structs, or None when the pydantic models must judge
+    it (malformed, or outside what the fast path is known to read exactly as they do)."""
+    if _SUB_MICROSECOND_TIME.search(payload) is not None:
+        return None
+    try:
+        return _FAST_DECODER.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None

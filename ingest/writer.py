@@ -251,6 +251,7 @@ class ReadingWriter:
 
         def transaction(conn: psycopg.Connection[tuple[Any, ...]]) -> BatchResult:
             resolutions: dict[int, Resolution] = {}
+            build = tuple.__new__  # a NamedTuple's own __new__ is a Python function; tuple.__new__ is not
             inserted: set[tuple[str, int, datetime]] = set()
             if plan.rows:
                 with conn.cursor() as cur:
@@ -266,16 +267,18 @@ class ReadingWriter:
                         reading_id,
                         metric,
                         measured_at,
-                    ) in cur.execute(_RESOLVE_AND_INSERT):
+                    ) in cur.execute(_RESOLVE_AND_INSERT).fetchall():  # one call, not one per row
                         if reading_no is None:
                             inserted.add((reading_id, metric, measured_at))
                         else:
-                            resolutions[reading_no] = Resolution(
-                                device_id, bool(kind_ok), bool(on_hub), patient_id, practice_id, bool(blocked)
+                            # kind_ok, on_hub and blocked are never NULL (EXISTS, IS NOT NULL)
+                            resolutions[reading_no] = build(
+                                Resolution, (device_id, kind_ok, on_hub, patient_id, practice_id, blocked)
                             )
+            verdicts = row_verdicts(plan, resolutions, inserted)
             if inserted and self._hooks:
-                self._run_hooks(conn, stored_readings(plan, resolutions, inserted))
-            result = settle_batch(messages, deliveries, plan, row_verdicts(plan, resolutions, inserted))
+                self._run_hooks(conn, stored_readings(plan, resolutions, verdicts))
+            result = settle_batch(messages, deliveries, plan, verdicts)
             if result.dead_letters:
                 with conn.cursor() as cur:
                     cur.executemany(_INSERT_DEAD_LETTER, [_dead_letter_params(d) for d in result.dead_letters])

@@ -183,7 +183,8 @@ def test_stored_readings_carry_only_inserted_rows_and_resolved_identities() -> N
     at2 = datetime(2026, 12, 3, 14, 10, tzinfo=UTC)
     # RID[1] was a duplicate; of RID[4] only the weight row was new.
     inserted = {(RID[0], 188736, at0), (RID[4], 188736, at2)}
-    stored = stored_readings(plan, {0: ok, 1: ok, 2: ok}, inserted)
+    resolutions = {0: ok, 1: ok, 2: ok}
+    stored = stored_readings(plan, resolutions, row_verdicts(plan, resolutions, inserted))
     assert stored == [
         StoredReading(
             reading_id=RID[0],
