@@ -184,10 +184,11 @@ def write_cellular(
                     resolutions[reading_no] = Resolution(
                         device_id, bool(kind_ok), bool(cellular), patient_id, practice, bool(blocked)
                     )
+    verdicts = row_verdicts(plan, resolutions, inserted)
     if inserted and hooks:
-        stored = [dataclasses.replace(r, hub_id=None) for r in stored_readings(plan, resolutions, inserted)]
+        stored = [r._replace(hub_id=None) for r in stored_readings(plan, resolutions, verdicts)]
         run_hooks(hooks, conn, stored)
-    result = settle_batch([message], [delivery], plan, row_verdicts(plan, resolutions, inserted))
+    result = settle_batch([message], [delivery], plan, verdicts)
     letters = [
         dataclasses.replace(
             d,
