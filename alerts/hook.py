@@ -106,8 +106,15 @@ def lookback(metric: int, patient: Patient) -> timedelta:
 
 def related_metrics(metrics: Iterable[int]) -> frozenset[int]:
     """Every metric a rule touching ``metrics`` reads (a BP reading's rules also read pulse)."""
-    present = set(metrics)
-    return frozenset(m for rule in RULES if rule.metrics & present for m in rule.metrics)
+    present = frozenset(metrics)
+    found = _RELATED.get(present)
+    if found is None:
+        found = _RELATED[present] = frozenset(m for rule in RULES if rule.metrics & present for m in rule.metrics)
+    return found
+
+
+_RELATED: dict[frozenset[int], frozenset[int]] = {}
+"""Cache of :func:`related_metrics` (a few metric combinations occur; the rule table is fixed)."""
 
 
 @dataclass
@@ -180,6 +187,10 @@ class AlertEvaluation:
 
     def _evaluate(self, conn: psycopg.Connection[Any], groups: list[_Patient], now: datetime) -> None:
         ids = [g.patient_id for g in groups]
+        # These are short indexed lookups; with a few hundred history windows the planner's estimate
+        # crosses jit_above_cost and JIT compilation (~130 ms measured) would dwarf the query (~15 ms).
+        # SET LOCAL ends with the ingest transaction, whose remaining statements are plain inserts.
+        conn.execute("SET LOCAL jit = off")
         patients = store.patient_contexts(conn, ids, now)
         pending = store.pending_rules(conn, ids)
         windows = []
@@ -187,7 +198,7 @@ class AlertEvaluation:
             # One window per distinct reach, not the longest for all: a BP reading's pulse needs an
             # hour of history, not the week BP-I1 needs for SYS/DIA.
             reach: dict[timedelta, set[int]] = {}
-            for m in related_metrics(m for r in g.readings for m in r.values):
+            for m in related_metrics({m for r in g.readings for m in r.values}):
                 reach.setdefault(lookback(m, patients[g.patient_id]), set()).add(m)
             for back, metrics in reach.items():
                 windows.append((g.patient_id, g.readings[0].measured_at - back, g.readings[-1].measured_at, metrics))

@@ -346,10 +346,14 @@ def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Itera
                   r.measured_at
              FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS w(patient_id, since, until,
                   metrics)
-             JOIN readings r ON r.patient_id = w.patient_id AND r.metric = ANY(w.metrics::int[])
-                  AND r.measured_at > w.since AND r.measured_at <= w.until
-            WHERE NOT coalesce(r.flags && %s::text[], false)
-              AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))""",
+            CROSS JOIN LATERAL unnest(w.metrics::int[]) AS m(metric)
+            CROSS JOIN LATERAL (
+                  SELECT * FROM readings r
+                   WHERE r.patient_id = w.patient_id AND r.metric = m.metric
+                     AND r.measured_at > w.since AND r.measured_at <= w.until
+                     AND NOT coalesce(r.flags && %s::text[], false)
+                     AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))
+                  OFFSET 0) r""",
         (
             [w[0] for w in windows],
             [w[1] for w in windows],
