@@ -4,6 +4,7 @@ resolve, snooze (pure transitions from :mod:`alerts.lifecycle` applied under a r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,7 +112,56 @@ whether nurses are allowed; carehub's default allows them)."""
 
 
 class InvalidOverride(lifecycle.TransitionRefused):
-    """An override names an unknown rule or threshold, or its author may not set one."""
+    """An override names an unknown rule or threshold, or a value that is not a finite number."""
+
+
+class OverrideNotAllowed(InvalidOverride):
+    """The author is not an active physician, QHP or nurse of the practice (OVR-1)."""
+
+
+class PatientNotFound(lifecycle.TransitionRefused):
+    """No patient with this id in this practice (advice: check the id and the practice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """One version of a threshold override with its audit trail (OVR-3): who, when, why, and the
+    value it replaced."""
+
+    id: str
+    rule_id: str
+    version: int
+    params: dict[str, float]
+    previous_params: dict[str, float] | None
+    reason: str
+    author_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    superseded_at: datetime | None
+
+
+def list_overrides(conn: Conn, practice_id: str, patient_id: str | None) -> list[OverrideRow]:
+    """Every version of the patient's overrides (or the practice defaults' with ``patient_id`` None),
+    current and superseded, by rule then version."""
+    if patient_id is not None:
+        _require_patient(conn, practice_id, patient_id)
+    rows = conn.execute(
+        """SELECT id::text, rule_id, version, params, previous_params, reason, author_id::text, created_at, expires_at,
+                  superseded_at
+             FROM alert_threshold_overrides
+            WHERE practice_id = %s AND patient_id IS NOT DISTINCT FROM %s
+            ORDER BY rule_id, version""",
+        (practice_id, patient_id),
+    ).fetchall()
+    return [OverrideRow(*r) for r in rows]
+
+
+def _require_patient(conn: Conn, practice_id: str, patient_id: str) -> None:
+    found = conn.execute(
+        "SELECT 1 FROM patients WHERE id = %s AND practice_id = %s", (patient_id, practice_id)
+    ).fetchone()
+    if found is None:
+        raise PatientNotFound(f"no patient {patient_id} in this practice")
 
 
 def set_override(
@@ -135,12 +185,18 @@ def set_override(
     unknown = set(params) - set(rule.defaults)
     if unknown or not params:
         raise InvalidOverride(f"rule {rule_id} has thresholds {sorted(rule.defaults)}; got {sorted(params)}")
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in params.values()):
+        raise InvalidOverride(f"thresholds of {rule_id} must be finite numbers")
+    if expires_at is not None and expires_at <= at:
+        raise InvalidOverride("an override must expire after it is set")
     with conn.transaction():
+        if patient_id is not None:
+            _require_patient(conn, practice_id, patient_id)
         author = conn.execute(
             "SELECT credential FROM users WHERE id = %s AND practice_id = %s AND active", (author_id, practice_id)
         ).fetchone()
         if author is None or author[0] not in OVERRIDE_CREDENTIALS:
-            raise InvalidOverride("only an active physician, QHP or nurse of the practice may override thresholds")
+            raise OverrideNotAllowed("only an active physician, QHP or nurse of the practice may override thresholds")
         current = conn.execute(
             "SELECT id, version, params FROM alert_threshold_overrides WHERE practice_id = %s "
             "AND patient_id IS NOT DISTINCT FROM %s AND rule_id = %s AND superseded_at IS NULL FOR UPDATE",

@@ -1,9 +1,10 @@
-"""``carehub alerts list|ack|resolve|snooze`` — the alert lifecycle for operators (the API calls the
-same :mod:`alerts.service` functions)."""
+"""``carehub alerts list|ack|resolve|snooze|override|overrides`` — the alert lifecycle and per-patient
+threshold overrides for operators (the API calls the same :mod:`alerts.service` functions)."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +32,34 @@ def register(subparsers: Any) -> None:
     snooze.add_argument("--practice", required=True)
     snooze.add_argument("--user", required=True)
     snooze.add_argument("--minutes", type=int, required=True)
+    override = actions.add_parser(
+        "override", help="set a patient's thresholds for one rule (OVR-1: physician, QHP or nurse; audited)"
+    )
+    override.add_argument("--practice", required=True)
+    override.add_argument("--patient", required=True)
+    override.add_argument("--user", required=True, help="id of the clinician setting it (the author)")
+    override.add_argument("--rule", required=True, help="rule id, e.g. BP-C1")
+    override.add_argument(
+        "--set", dest="params", action="append", required=True, type=_threshold, metavar="NAME=VALUE",
+        help="a threshold of the rule, e.g. sys_ge=190 (repeatable)",
+    )  # fmt: skip
+    override.add_argument("--reason", required=True)
+    override.add_argument("--expires", type=datetime.fromisoformat, help="ISO time with a zone")
+    overrides = actions.add_parser("overrides", help="every version of a patient's threshold overrides")
+    overrides.add_argument("--practice", required=True)
+    overrides.add_argument("--patient", required=True)
     parser.set_defaults(handler=run)
+
+
+def _threshold(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or not name or not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}")
+    return name, number
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +76,19 @@ def run(args: argparse.Namespace) -> int:
                     )
             elif args.action == "ack":
                 service.acknowledge(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
+            elif args.action == "override":
+                version = service.set_override(
+                    conn, args.practice, args.rule, dict(args.params), patient_id=args.patient,
+                    author_id=args.user, reason=args.reason, at=now, expires_at=args.expires,
+                )  # fmt: skip
+                print(f"{args.rule} override version {version}")
+            elif args.action == "overrides":
+                for o in service.list_overrides(conn, args.practice, args.patient):
+                    state = "superseded" if o.superseded_at else "active"
+                    print(
+                        f"{o.rule_id:<9} v{o.version} {state:<10} {o.params} (was {o.previous_params}) "
+                        f"by {o.author_id} at {o.created_at.isoformat()}: {o.reason}"
+                    )
             elif args.action == "resolve":
                 service.resolve(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
             else:

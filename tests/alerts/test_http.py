@@ -8,13 +8,14 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from alerts import store
 from alerts.http import Actor, build_router
@@ -113,3 +114,58 @@ def test_a_committed_alert_reaches_the_sse_client_and_lifecycle_routes_work(
         assert [int(e["id"]) for e in sse.events] == sorted(int(e["id"]) for e in sse.events)
     finally:
         sse.close()
+
+
+def test_threshold_overrides_through_the_router_are_versioned_audited_and_clinician_only(
+    database_url: str, world: World, clinician: UUID, db: psycopg.Connection[Any]
+) -> None:
+    """OVR-1..3 over HTTP: a physician sets and revises a patient's BP-C1 threshold (each version keeps
+    who, when, why and the previous value), staff without a clinical credential are refused, a bad
+    threshold is refused with the reason, and another practice's patient does not exist."""
+    staff = uuid4()
+    db.execute(
+        "INSERT INTO users (id, practice_id, email, display_name, role, credential) "
+        "VALUES (%s, %s, 'staff@example.org', 'Staff', 'care_staff', 'none')",
+        (staff, world.practice_id),
+    )
+    at = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+    def client(user: UUID) -> TestClient:
+        app = FastAPI()
+        who = Actor(user_id=str(user), practice_id=str(world.practice_id))
+        app.include_router(build_router(database_url, actor=lambda: who, clock=lambda: at))
+        return TestClient(app)
+
+    patient = str(world.homes[0].patient_id)
+    url = f"/alerts/patients/{patient}/overrides"
+    doctor = client(clinician)
+    first = {"rule_id": "BP-C1", "params": {"sys_ge": 190}, "reason": "baseline in the 170s"}
+    assert doctor.post(url, json=first).json() == {"version": 1}
+    revised = {
+        "rule_id": "BP-C1",
+        "params": {"sys_ge": 185},
+        "reason": "reviewed",
+        "expires_at": "2027-01-01T00:00:00Z",
+    }
+    response = doctor.post(url, json=revised)
+    assert (response.status_code, response.json()) == (201, {"version": 2})
+    listed = doctor.get(url).json()
+    assert [(o["version"], o["params"], o["previous_params"], o["reason"], o["author_id"]) for o in listed] == [
+        (1, {"sys_ge": 190.0}, None, "baseline in the 170s", str(clinician)),
+        (2, {"sys_ge": 185.0}, {"sys_ge": 190.0}, "reviewed", str(clinician)),
+    ]
+    assert listed[0]["superseded_at"] is not None
+    assert listed[1]["superseded_at"] is None
+    assert store.patient_contexts(db, [patient], at)[patient].overrides == {"BP-C1": {"sys_ge": 185.0}}
+
+    refused = client(staff).post(url, json=first)
+    assert refused.status_code == 403
+    assert "physician" in refused.json()["detail"]
+    typo = doctor.post(url, json={**first, "params": {"sys_gt": 185}})
+    assert typo.status_code == 422
+    assert "sys_ge" in typo.json()["detail"]
+    expired = doctor.post(url, json={**first, "expires_at": "2026-12-01T00:00:00Z"})
+    assert expired.status_code == 422
+    assert doctor.post(f"/alerts/patients/{uuid4()}/overrides", json=first).status_code == 404
+    assert doctor.get(f"/alerts/patients/{uuid4()}/overrides").status_code == 404
+    assert db.execute("SELECT count(*) FROM alert_threshold_overrides").fetchone() == (2,)

@@ -255,3 +255,33 @@ def test_a_batch_never_carries_two_fires_of_one_rule_for_one_patient(db: psycopg
     patient = str(world.homes[0].patient_id)
     with pytest.raises(ValueError, match="one fire per patient and rule"):
         store.raise_clinical(db, [store.ClinicalFire(str(world.practice_id), patient, fire)] * 2, T0)
+
+
+def test_cli_sets_and_lists_a_patients_threshold_override(
+    db: psycopg.Connection[Any],
+    world: World,
+    clinician: UUID,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
+    practice, patient = str(world.practice_id), str(world.homes[0].patient_id)
+    base = ["alerts", "override", "--practice", practice, "--patient", patient, "--user", str(clinician)]
+    assert main([*base, "--rule", "BP-W1", "--set", "sys_ge=150", "--set", "dia_ge=95", "--reason", "frail"]) == 0
+    assert capsys.readouterr().out.strip() == "BP-W1 override version 1"
+    assert main([*base, "--rule", "BP-W1", "--set", "sys_ge=155", "--reason", "reviewed"]) == 0
+    assert main([*base, "--rule", "BP-W1", "--set", "sys_gt=155", "--reason", "typo"]) == 2
+    capsys.readouterr()
+    assert main(["alerts", "overrides", "--practice", practice, "--patient", patient]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(
+        f"BP-W1     v1 superseded {{'dia_ge': 95.0, 'sys_ge': 150.0}} (was None) by {clinician} "
+    )
+    assert lines[1].startswith(
+        f"BP-W1     v2 active     {{'sys_ge': 155.0}} (was {{'dia_ge': 95.0, 'sys_ge': 150.0}}) by {clinician} "
+    )
+    assert lines[1].endswith(": reviewed")
+    with pytest.raises(SystemExit):
+        main([*base, "--rule", "BP-W1", "--set", "sys_ge", "--reason", "no value"])

@@ -35,8 +35,19 @@ class RouteCase:
     def streams(self) -> bool:
         return self.path == "/alerts/stream"
 
+    @property
+    def needs_clinical_credential(self) -> bool:
+        """Threshold overrides (OVR-1): besides the permission, the user's credential must be a
+        physician's, QHP's or nurse's; only the test practice's clinician has one."""
+        return self.method == "POST" and self.path.endswith("/overrides")
+
+    def expected_status(self, role: str, allowed: bool) -> int:
+        if not allowed or (self.needs_clinical_credential and role != "clinician"):
+            return 403
+        return self.success_status()
+
     def success_status(self) -> int:
-        if self.method == "POST" and self.path == "/users":
+        if self.method == "POST" and self.path in ("/users", "/alerts/patients/{patient_id}/overrides"):
             return 201
         if self.method == "POST":
             return 204
@@ -62,6 +73,8 @@ class RouteCase:
             return {"email": f"{n}@example.org", "display_name": n, "role": "clinician", "password": "p" * 16}
         if self.path.endswith("/snooze"):
             return {"minutes": 30}
+        if self.path.endswith("/overrides"):
+            return {"rule_id": "BP-C1", "params": {"sys_ge": 190}, "reason": "baseline in the 170s"}
         return {"note": None}
 
     def __str__(self) -> str:
