@@ -8,12 +8,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from alerts import lifecycle
 from alerts.lifecycle import AlertState, Status
-from alerts.rules import RULES_BY_ID
+from alerts.rules import RULES, RULES_BY_ID, RULESET_VERSION
 from alerts.store import Conn, new_id, publish, record_event
 
 
@@ -229,3 +230,54 @@ def set_override(
             ),
         )
     return version
+
+
+@dataclass(frozen=True, slots=True)
+class RulesetApproval:
+    """OVR-4: the medical director's approval of a version of carehub's default rule set."""
+
+    ruleset_version: int
+    approved_by: str
+    approved_at: datetime
+    note: str | None
+
+
+def default_ruleset() -> dict[str, dict[str, Any]]:
+    """The default rule table as approved: each rule's version, severity and default thresholds."""
+    return {
+        r.rule_id: {"version": r.version, "severity": r.severity.value, "thresholds": dict(r.defaults)} for r in RULES
+    }
+
+
+def approve_defaults(conn: Conn, practice_id: str, *, by: str, at: datetime, note: str | None) -> RulesetApproval:
+    """Record that a physician of the practice (its medical director) approved the current default
+    rule set (:data:`alerts.rules.RULESET_VERSION`), with the rules as they stand. Once per version."""
+    if note is not None and len(note) > lifecycle.NOTE_MAX_CHARS:
+        raise InvalidOverride(f"a note holds at most {lifecycle.NOTE_MAX_CHARS} characters")
+    with conn.transaction():
+        author = conn.execute(
+            "SELECT credential FROM users WHERE id = %s AND practice_id = %s AND active", (by, practice_id)
+        ).fetchone()
+        if author is None or author[0] != "physician":
+            raise OverrideNotAllowed("only an active physician of the practice (its medical director) may approve")
+        inserted = conn.execute(
+            """INSERT INTO alert_ruleset_approvals (id, practice_id, ruleset_version, rules, approved_by, approved_at,
+                   note)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (practice_id, ruleset_version) DO NOTHING RETURNING id""",
+            (new_id(at), practice_id, RULESET_VERSION, Jsonb(default_ruleset()), by, at, note),
+        ).fetchone()
+        if inserted is None:
+            raise lifecycle.TransitionRefused(f"rule set version {RULESET_VERSION} is already approved")
+    return RulesetApproval(RULESET_VERSION, by, at, note)
+
+
+def defaults_approval(conn: Conn, practice_id: str) -> RulesetApproval | None:
+    """The approval of the rule set version carehub runs now, or None: the practice runs on defaults
+    its medical director has not approved yet (shown to operators; alerts still fire)."""
+    row = conn.execute(
+        "SELECT ruleset_version, approved_by::text, approved_at, note FROM alert_ruleset_approvals "
+        "WHERE practice_id = %s AND ruleset_version = %s",
+        (practice_id, RULESET_VERSION),
+    ).fetchone()
+    return RulesetApproval(*row) if row is not None else None

@@ -1,5 +1,6 @@
-"""``carehub alerts list|ack|resolve|snooze|override|overrides`` — the alert lifecycle and per-patient
-threshold overrides for operators (the API calls the same :mod:`alerts.service` functions)."""
+"""``carehub alerts list|ack|resolve|snooze|override|overrides|approve-defaults|defaults`` — the alert
+lifecycle, per-patient threshold overrides and the approval of the default rule set for operators
+(the API calls the same :mod:`alerts.service` functions)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from alerts import service
 from alerts.lifecycle import TransitionRefused
+from alerts.rules import RULESET_VERSION
 from core.db import connect
 from core.settings import DatabaseSettings
 
@@ -48,6 +50,14 @@ def register(subparsers: Any) -> None:
     overrides = actions.add_parser("overrides", help="every version of a patient's threshold overrides")
     overrides.add_argument("--practice", required=True)
     overrides.add_argument("--patient", required=True)
+    approve = actions.add_parser(
+        "approve-defaults", help="record the medical director's approval of the default rule set (OVR-4)"
+    )
+    approve.add_argument("--practice", required=True)
+    approve.add_argument("--user", required=True, help="id of the approving physician")
+    approve.add_argument("--note")
+    defaults = actions.add_parser("defaults", help="the default rule set and whether the practice approved it")
+    defaults.add_argument("--practice", required=True)
     parser.set_defaults(handler=run)
 
 
@@ -89,6 +99,18 @@ def run(args: argparse.Namespace) -> int:
                         f"{o.rule_id:<9} v{o.version} {state:<10} {o.params} (was {o.previous_params}) "
                         f"by {o.author_id} at {o.created_at.isoformat()}: {o.reason}"
                     )
+            elif args.action == "approve-defaults":
+                approval = service.approve_defaults(conn, args.practice, by=args.user, at=now, note=args.note)
+                print(f"rule set version {approval.ruleset_version} approved")
+            elif args.action == "defaults":
+                approved = service.defaults_approval(conn, args.practice)
+                print(
+                    f"rule set version {RULESET_VERSION}: "
+                    + (f"approved by {approved.approved_by} at {approved.approved_at.isoformat()}" if approved
+                       else "NOT approved by the practice's medical director yet (OVR-4)")
+                )  # fmt: skip
+                for rule_id, rule in service.default_ruleset().items():
+                    print(f"{rule_id:<9} v{rule['version']} {rule['severity']:<8} {rule['thresholds']}")
             elif args.action == "resolve":
                 service.resolve(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
             else:

@@ -21,6 +21,12 @@ from tests.ingest.conftest import World
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``carehub alerts …`` reads the database from the environment."""
+    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
+
+
 def test_open_acknowledged_resolved() -> None:
     acked = lifecycle.acknowledge(AlertState(Status.OPEN), by="u1", at=T0, note="calling")
     assert (acked.status, acked.acknowledged_by, acked.acknowledge_note) == (Status.ACKNOWLEDGED, "u1", "calling")
@@ -138,15 +144,13 @@ def test_overrides_are_versioned_with_the_previous_value(
         service.set_override(db, practice, "BP-C1", {"sys_ge": 170}, reason="x", **(kw | {"author_id": str(billing)}))
 
 
+@pytest.mark.usefixtures("cli_database")
 def test_cli_lists_acknowledges_and_resolves(
     db: psycopg.Connection[Any],
     world: World,
     clinician: UUID,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
     with db.transaction():
         raised = store.raise_alert(db, spec(world), T0)
     practice = str(world.practice_id)
@@ -257,15 +261,13 @@ def test_a_batch_never_carries_two_fires_of_one_rule_for_one_patient(db: psycopg
         store.raise_clinical(db, [store.ClinicalFire(str(world.practice_id), patient, fire)] * 2, T0)
 
 
+@pytest.mark.usefixtures("cli_database")
 def test_cli_sets_and_lists_a_patients_threshold_override(
     db: psycopg.Connection[Any],
     world: World,
     clinician: UUID,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
     practice, patient = str(world.practice_id), str(world.homes[0].patient_id)
     base = ["alerts", "override", "--practice", practice, "--patient", patient, "--user", str(clinician)]
     assert main([*base, "--rule", "BP-W1", "--set", "sys_ge=150", "--set", "dia_ge=95", "--reason", "frail"]) == 0
@@ -285,3 +287,37 @@ def test_cli_sets_and_lists_a_patients_threshold_override(
     assert lines[1].endswith(": reviewed")
     with pytest.raises(SystemExit):
         main([*base, "--rule", "BP-W1", "--set", "sys_ge", "--reason", "no value"])
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_the_medical_director_approves_the_default_rule_set_once_per_version(
+    db: psycopg.Connection[Any],
+    world: World,
+    clinician: UUID,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """OVR-4: until a physician of the practice approves, operators see the defaults are unapproved;
+    the approval records who, when and the rules exactly as approved; a second one is refused."""
+    practice = str(world.practice_id)
+    assert service.defaults_approval(db, practice) is None
+    assert main(["alerts", "defaults", "--practice", practice]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "rule set version 1: NOT approved by the practice's medical director yet (OVR-4)"
+    assert out[1] == "BP-C1     v1 critical {'sys_ge': 180, 'dia_ge': 120}"
+    assert len(out) == 1 + 21
+    nurse = uuid4()
+    db.execute(
+        "INSERT INTO users (id, practice_id, email, display_name, role, credential) "
+        "VALUES (%s, %s, 'rn@example.org', 'RN', 'clinician', 'nurse')",
+        (nurse, world.practice_id),
+    )
+    with pytest.raises(service.OverrideNotAllowed):
+        service.approve_defaults(db, practice, by=str(nurse), at=T0, note=None)
+    approval = service.approve_defaults(db, practice, by=str(clinician), at=T0, note="reviewed at onboarding")
+    assert service.defaults_approval(db, practice) == approval
+    stored = db.execute("SELECT rules, approved_by, note FROM alert_ruleset_approvals").fetchone()
+    assert stored == (service.default_ruleset(), clinician, "reviewed at onboarding")
+    assert stored[0]["WT-C1"] == {"version": 1, "severity": "critical", "thresholds": {"gain_lb": 3}}
+    assert main(["alerts", "approve-defaults", "--practice", practice, "--user", str(clinician)]) == 2
+    assert main(["alerts", "defaults", "--practice", practice]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"rule set version 1: approved by {clinician} at {T0.isoformat()}"
