@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -92,9 +92,15 @@ def build_router(
             return [AlertOut(**asdict(r)) for r in service.list_alerts(conn, who.practice_id)]
 
     @router.get("/stream")
-    async def stream(who: Annotated[Actor, Depends(actor)]) -> StreamingResponse:
+    async def stream(
+        who: Annotated[Actor, Depends(actor)], last_event_id: Annotated[str | None, Header()] = None
+    ) -> StreamingResponse:
+        """Server-sent events; a reconnecting client's ``Last-Event-ID`` replays what it missed."""
+        resume = (
+            int(last_event_id) if last_event_id and last_event_id.isdecimal() and len(last_event_id) <= 18 else None
+        )
         return StreamingResponse(
-            alert_events(database_url, who.practice_id),
+            alert_events(database_url, who.practice_id, last_event_id=resume),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from alerts import store
+from alerts import service, store
 from alerts.http import Actor, build_router
 from alerts.stream import format_event
 from carehub.local_services import free_port
@@ -50,11 +50,12 @@ def api(database_url: str, world: World, clinician: UUID) -> Iterator[str]:
 class SseClient:
     """Reads ``/alerts/stream`` on a thread and keeps the parsed events."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, last_event_id: str | None = None) -> None:
         self.events: list[dict[str, Any]] = []
         self.connected = threading.Event()
         self.closed = False
-        self._client = httpx.Client(timeout=httpx.Timeout(5, read=60))
+        headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+        self._client = httpx.Client(timeout=httpx.Timeout(5, read=60), headers=headers)
         threading.Thread(target=self._read, args=(url,), daemon=True).start()
 
     def _read(self, url: str) -> None:
@@ -169,3 +170,36 @@ def test_threshold_overrides_through_the_router_are_versioned_audited_and_clinic
     assert doctor.post(f"/alerts/patients/{uuid4()}/overrides", json=first).status_code == 404
     assert doctor.get(f"/alerts/patients/{uuid4()}/overrides").status_code == 404
     assert db.execute("SELECT count(*) FROM alert_threshold_overrides").fetchone() == (2,)
+
+
+def test_a_client_reconnecting_with_last_event_id_gets_what_it_missed_once_then_the_live_stream(
+    api: str, db: psycopg.Connection[Any], world: World, clinician: UUID
+) -> None:
+    now = datetime.now(UTC)
+    with db.transaction():
+        first = store.raise_alert(db, bp_c1(world), now).alert_id
+    (seen,) = db.execute("SELECT max(id) FROM alert_events").fetchone()  # the client saw this one
+    with db.transaction():
+        service.acknowledge(db, str(world.practice_id), first, by=str(clinician), at=now, note=None)
+        second = store.raise_alert(db, bp_c1(world, home=1), now).alert_id
+    sse = SseClient(f"{api}/alerts/stream", last_event_id=str(seen))
+    try:
+        wait_until(lambda: len(sse.events) == 2, 20, "the missed events")
+        assert [(e["data"]["alert_id"], e["data"]["change"], e["data"]["replayed"]) for e in sse.events] == [
+            (first, "acknowledged", True),
+            (second, "opened", True),
+        ]
+        with db.transaction():
+            service.resolve(db, str(world.practice_id), second, by=str(clinician), at=now, note=None)
+        wait_until(lambda: len(sse.events) == 3, 20, "the live event")
+        live = sse.events[2]
+        assert (live["data"]["alert_id"], live["data"]["change"], "replayed" in live["data"]) == (
+            second,
+            "resolved",
+            False,
+        )
+        ids = [int(e["id"]) for e in sse.events]
+        assert ids == sorted(ids)
+        assert ids[0] > seen
+    finally:
+        sse.close()
