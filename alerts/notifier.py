@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from alerts.delivery import DeliveryFailed, Route, retry_delay_s, send_email, send_webhook
+from alerts.delivery import DeliveryFailed, Route, SmtpServer, retry_delay_s, send_email, send_webhook
 from alerts.settings import NotifierSettings
 
 logger = logging.getLogger(__name__)
@@ -91,12 +91,14 @@ class Notifier:
         if route.channel == "webhook":
             send_webhook(self._http, route, payload, delivery_id=delivery_id, now=int(now.timestamp()))
         else:
-            send_email(
+            server = SmtpServer(
                 s.smtp_host,
                 s.smtp_port,
                 s.smtp_from,
-                route,
-                payload,
-                timeout_s=s.smtp_timeout_s,
-                delivery_id=delivery_id,
+                s.smtp_timeout_s,
+                security=s.smtp_security,
+                ca_file=s.smtp_ca_file,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password is not None else None,
             )
+            send_email(server, route, payload, delivery_id=delivery_id)
