@@ -18,6 +18,7 @@ import httpx
 import psycopg
 
 from alerts.delivery import DeliveryFailed, Route, SmtpServer, retry_delay_s, send_email, send_webhook
+from alerts.secrets import SecretUnavailable, unseal
 from alerts.settings import NotifierSettings
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,13 @@ class Notifier:
     def _send(self, route: Route, payload: dict[str, Any], delivery_id: int, now: datetime) -> None:
         s = self._settings
         if route.channel == "webhook":
-            send_webhook(self._http, route, payload, delivery_id=delivery_id, now=int(now.timestamp()))
+            key = s.notifier_secret_key.get_secret_value() if s.notifier_secret_key is not None else None
+            try:
+                secret = unseal(key, route.secret or "")
+            except SecretUnavailable as exc:
+                raise DeliveryFailed(f"webhook: {exc}") from exc
+            unsealed = Route(route.channel, route.target, secret)
+            send_webhook(self._http, unsealed, payload, delivery_id=delivery_id, now=int(now.timestamp()))
         else:
             server = SmtpServer(
                 s.smtp_host,

@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from alerts import lifecycle
 from alerts.lifecycle import AlertState, Status
 from alerts.rules import RULES, RULES_BY_ID, RULESET_VERSION
+from alerts.secrets import seal
 from alerts.store import Conn, new_id, publish, record_event
 
 
@@ -281,3 +282,19 @@ def defaults_approval(conn: Conn, practice_id: str) -> RulesetApproval | None:
         (practice_id, RULESET_VERSION),
     ).fetchone()
     return RulesetApproval(*row) if row is not None else None
+
+
+class RouteNotFound(lifecycle.TransitionRefused):
+    """No webhook route with this id in this practice."""
+
+
+def seal_route_secret(conn: Conn, practice_id: str, route_id: str, secret: str, *, key: str) -> None:
+    """Store a webhook route's signing secret sealed under ``key`` (alerts/secrets.py)."""
+    if len(secret) < 16:
+        raise InvalidOverride("a webhook secret has at least 16 characters")
+    updated = conn.execute(
+        "UPDATE notification_routes SET secret = %s WHERE id = %s AND practice_id = %s AND channel = 'webhook'",
+        (seal(key, secret), route_id, practice_id),
+    ).rowcount
+    if updated != 1:
+        raise RouteNotFound(f"no webhook route {route_id} in this practice")

@@ -21,6 +21,9 @@ class NotifierSettings(DatabaseSettings, ServiceSettings):
     notifier_retry_base_s: float = Field(default=5.0, gt=0)
     notifier_retry_max_s: float = Field(default=900.0, gt=0)
     notifier_http_timeout_s: float = Field(default=10.0, gt=0)
+    notifier_secret_key: SecretStr | None = Field(
+        default=None, description="Fernet key that unseals webhook secrets (alerts/secrets.py); never in the repo."
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = "alerts@carehub.invalid"

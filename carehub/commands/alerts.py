@@ -1,6 +1,7 @@
-"""``carehub alerts list|ack|resolve|snooze|override|overrides|approve-defaults|defaults`` — the alert
-lifecycle, per-patient threshold overrides and the approval of the default rule set for operators
-(the API calls the same :mod:`alerts.service` functions)."""
+"""``carehub alerts list|ack|resolve|snooze|override|overrides|approve-defaults|defaults|route-secret|
+new-secret-key`` — the alert lifecycle, per-patient threshold overrides, the approval of the default
+rule set and sealed webhook secrets, for operators (the API calls the same :mod:`alerts.service`
+functions)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 from alerts import service
 from alerts.lifecycle import TransitionRefused
 from alerts.rules import RULESET_VERSION
+from alerts.secrets import new_key
+from alerts.settings import NotifierSettings
 from core.db import connect
-from core.settings import DatabaseSettings
 
 
 def register(subparsers: Any) -> None:
@@ -58,6 +60,12 @@ def register(subparsers: Any) -> None:
     approve.add_argument("--note")
     defaults = actions.add_parser("defaults", help="the default rule set and whether the practice approved it")
     defaults.add_argument("--practice", required=True)
+    route_secret = actions.add_parser(
+        "route-secret", help="store a webhook route's signing secret (read from stdin) sealed, never in clear"
+    )
+    route_secret.add_argument("route_id")
+    route_secret.add_argument("--practice", required=True)
+    actions.add_parser("new-secret-key", help="print a new key for CAREHUB_NOTIFIER_SECRET_KEY")
     parser.set_defaults(handler=run)
 
 
@@ -73,7 +81,10 @@ def _threshold(text: str) -> tuple[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = DatabaseSettings()
+    if args.action == "new-secret-key":
+        print(new_key())
+        return 0
+    settings = NotifierSettings()
     now = datetime.now(UTC)
     with connect(settings.database_url, application_name="carehub-alerts-cli", autocommit=True) as conn:
         try:
@@ -111,6 +122,12 @@ def run(args: argparse.Namespace) -> int:
                 )  # fmt: skip
                 for rule_id, rule in service.default_ruleset().items():
                     print(f"{rule_id:<9} v{rule['version']} {rule['severity']:<8} {rule['thresholds']}")
+            elif args.action == "route-secret":
+                if settings.notifier_secret_key is None:
+                    print("refused: CAREHUB_NOTIFIER_SECRET_KEY is not set", file=sys.stderr)
+                    return 2
+                key = settings.notifier_secret_key.get_secret_value()
+                service.seal_route_secret(conn, args.practice, args.route_id, sys.stdin.readline().strip(), key=key)
             elif args.action == "resolve":
                 service.resolve(conn, args.practice, args.alert_id, by=args.user, at=now, note=args.note)
             else:

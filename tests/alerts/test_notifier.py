@@ -4,6 +4,7 @@ plain text, with STARTTLS and login, and with implicit TLS (a certificate made b
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import ssl
@@ -29,13 +30,16 @@ from pydantic import SecretStr
 from alerts import store
 from alerts.delivery import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, retry_delay_s, sign, verify
 from alerts.notifier import Notifier
+from alerts.secrets import SecretUnavailable, new_key, unseal
 from alerts.settings import NotifierSettings
+from carehub.cli import main
 from carehub.local_services import free_port
-from tests.alerts.conftest import add_route, bp_c1
+from tests.alerts.conftest import SECRET_KEY, add_route, bp_c1
 from tests.ingest.conftest import World
 from tests.pipeline import wait_until
 
 SECRET = "s3cret-signing-key-0123456789"
+KEY = SecretStr(SECRET_KEY)
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
 
@@ -43,7 +47,7 @@ class Receiver:
     """A webhook endpoint: answers 503 to the first ``fail_first`` requests, then 204; records
     every request with whether its signature verified."""
 
-    def __init__(self, fail_first: int) -> None:
+    def __init__(self, fail_first: int, secret: str = SECRET) -> None:
         self.fail_first = fail_first
         self.requests: list[tuple[bool, str, dict[str, Any]]] = []
         receiver = self
@@ -52,7 +56,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 ts = int(self.headers[TIMESTAMP_HEADER])
-                ok = verify(SECRET, ts, body, self.headers[SIGNATURE_HEADER], now=ts)
+                ok = verify(secret, ts, body, self.headers[SIGNATURE_HEADER], now=ts)
                 receiver.requests.append((ok, self.headers[DELIVERY_HEADER], json.loads(body)))
                 self.send_response(503 if len(receiver.requests) <= receiver.fail_first else 204)
                 self.end_headers()
@@ -116,7 +120,9 @@ def test_webhook_retries_until_accepted_and_never_twice(
     try:
         add_route(db, world.practice_id, "webhook", receiver.url, secret=SECRET)
         alert_id = raise_bp_alert(db, world)
-        settings = NotifierSettings(database_url=database_url, notifier_retry_base_s=5, notifier_max_attempts=5)
+        settings = NotifierSettings(
+            database_url=database_url, notifier_retry_base_s=5, notifier_max_attempts=5, notifier_secret_key=KEY
+        )
         with httpx.Client(timeout=5) as http:
             notifier = Notifier(settings, http)
             clock = T0
@@ -143,7 +149,9 @@ def test_webhook_retries_until_accepted_and_never_twice(
 def test_a_route_that_never_answers_ends_dead(db: psycopg.Connection[Any], world: World, database_url: str) -> None:
     add_route(db, world.practice_id, "webhook", f"http://127.0.0.1:{free_port()}/gone", secret=SECRET)
     raise_bp_alert(db, world)
-    settings = NotifierSettings(database_url=database_url, notifier_max_attempts=3, notifier_retry_base_s=1)
+    settings = NotifierSettings(
+        database_url=database_url, notifier_max_attempts=3, notifier_retry_base_s=1, notifier_secret_key=KEY
+    )
     with httpx.Client(timeout=2) as http:
         notifier = Notifier(settings, http)
         for minute in range(5):
@@ -272,7 +280,7 @@ def test_email_over_implicit_tls_only_to_a_server_a_trusted_ca_certified(
         controller.stop()
 
 
-def test_starttls_is_never_downgraded_and_an_unknown_certificate_is_refused(
+def test_starttls_is_never_downgraded_and_credentials_never_go_in_clear(
     db: psycopg.Connection[Any], world: World, database_url: str, smtp: tuple[Controller, Inbox]
 ) -> None:
     """A server that does not offer STARTTLS gets nothing (no plain-text fallback), and credentials are
@@ -295,3 +303,42 @@ def test_starttls_is_never_downgraded_and_an_unknown_certificate_is_refused(
         Notifier(credentials_in_clear, http).deliver_due(db, T0)
     assert "without TLS" in str(db.execute("SELECT last_error FROM notification_outbox").fetchone())
     assert inbox.messages == []
+
+
+def test_webhook_secrets_are_stored_sealed_and_a_route_in_clear_is_refused(
+    db: psycopg.Connection[Any], world: World, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database holds only the sealed secret and refuses one in clear; an operator seals a new one
+    from stdin with the CLI; a notifier without the key (or a value stored in clear before 0202) keeps
+    the notification pending with the reason, and the right key delivers it signed with the secret."""
+    route = add_route(db, world.practice_id, "webhook", "https://practice.example/hook", secret=SECRET)
+    (stored,) = db.execute("SELECT secret FROM notification_routes").fetchone() or ("",)
+    assert stored.startswith("fernet:")
+    assert SECRET not in stored
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db.execute("UPDATE notification_routes SET secret = %s", (SECRET,))
+    with pytest.raises(SecretUnavailable, match="in clear"):
+        unseal(SECRET_KEY, SECRET)
+    with pytest.raises(SecretUnavailable, match="another key"):
+        unseal(new_key(), stored)
+
+    rotated = "rotated-signing-key-9876543210"
+    receiver = Receiver(fail_first=0, secret=rotated)
+    try:
+        monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
+        monkeypatch.setenv("CAREHUB_NOTIFIER_SECRET_KEY", SECRET_KEY)
+        monkeypatch.setattr("sys.stdin", io.StringIO(rotated + "\n"))
+        assert main(["alerts", "route-secret", str(route), "--practice", str(world.practice_id)]) == 0
+        db.execute("UPDATE notification_routes SET target = %s", (receiver.url,))
+        raise_bp_alert(db, world)
+        with httpx.Client() as http:
+            Notifier(NotifierSettings(database_url=database_url, notifier_secret_key=None), http).deliver_due(db, T0)
+            (status, error) = db.execute("SELECT status, last_error FROM notification_outbox").fetchone() or ("", "")
+            assert status == "pending"
+            assert "CAREHUB_NOTIFIER_SECRET_KEY is not set" in error
+            db.execute("UPDATE notification_outbox SET next_attempt_at = %s", (T0,))
+            Notifier(NotifierSettings(database_url=database_url, notifier_secret_key=KEY), http).deliver_due(db, T0)
+        assert db.execute("SELECT status FROM notification_outbox").fetchone() == ("delivered",)
+        assert [ok for ok, _, _ in receiver.requests] == [True]  # signed with the secret sealed from stdin
+    finally:
+        receiver.close()
