@@ -143,8 +143,10 @@ class AlertEvaluation:
     late-reading labels are measured against it).
 
     Per transaction it makes a fixed number of queries whatever the batch size (profiles and
-    overrides, pending confirmations, the history window of every patient in the batch), then one
-    statement per finding that changes something."""
+    overrides, pending confirmations, the history windows of every patient in the batch, and the
+    batch's fires set-based: :func:`alerts.store.raise_clinical`), plus one statement per
+    confirmation started or cancelled, per alert reopened, and per fire followed in the same batch by
+    a new confirmation of its rule."""
 
     name = "alerts"
 
