@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -94,24 +95,50 @@ def send_webhook(client: httpx.Client, route: Route, payload: Mapping[str, Any],
         raise DeliveryFailed(f"webhook answered HTTP {response.status_code}")
 
 
-def send_email(
-    smtp_host: str,
-    smtp_port: int,
-    sender: str,
-    route: Route,
-    payload: Mapping[str, Any],
-    *,
-    timeout_s: float,
-    delivery_id: int,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """Where and how email leaves: ``security`` is ``starttls`` (RFC 3207, refused if the server does
+    not offer it), ``tls`` (implicit TLS, RFC 8314) or ``none``; the server's certificate and host name
+    are verified against the system CAs or ``ca_file``. Credentials are sent only over TLS."""
+
+    host: str
+    port: int
+    sender: str
+    timeout_s: float
+    security: str = "none"
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def connect(self) -> smtplib.SMTP:
+        if self.username is not None and self.security == "none":
+            raise DeliveryFailed("smtp: refusing to send credentials without TLS (set CAREHUB_SMTP_SECURITY)")
+        context = ssl.create_default_context(cafile=self.ca_file)
+        smtp: smtplib.SMTP
+        if self.security == "tls":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
+        try:
+            if self.security == "starttls":
+                smtp.starttls(context=context)  # raises SMTPNotSupportedError when not offered
+            if self.username is not None:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def send_email(server: SmtpServer, route: Route, payload: Mapping[str, Any], *, delivery_id: int) -> None:
     message = EmailMessage()
-    message["From"] = sender
+    message["From"] = server.sender
     message["To"] = route.target
     message["Subject"] = email_subject(payload)
-    message["Message-ID"] = f"<carehub-{delivery_id}@{sender.rsplit('@', maxsplit=1)[-1]}>"
+    message["Message-ID"] = f"<carehub-{delivery_id}@{server.sender.rsplit('@', maxsplit=1)[-1]}>"
     message.set_content(email_text(payload))
     try:
-        with smtplib.SMTP(smtp_host, smtp_port, timeout=timeout_s) as smtp:
+        with server.connect() as smtp:
             smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, smtplib.SMTPException) as exc:  # ssl.SSLError is an OSError
         raise DeliveryFailed(f"smtp: {type(exc).__name__}: {exc}"[:300]) from exc

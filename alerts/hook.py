@@ -106,8 +106,15 @@ def lookback(metric: int, patient: Patient) -> timedelta:
 
 def related_metrics(metrics: Iterable[int]) -> frozenset[int]:
     """Every metric a rule touching ``metrics`` reads (a BP reading's rules also read pulse)."""
-    present = set(metrics)
-    return frozenset(m for rule in RULES if rule.metrics & present for m in rule.metrics)
+    present = frozenset(metrics)
+    found = _RELATED.get(present)
+    if found is None:
+        found = _RELATED[present] = frozenset(m for rule in RULES if rule.metrics & present for m in rule.metrics)
+    return found
+
+
+_RELATED: dict[frozenset[int], frozenset[int]] = {}
+"""Cache of :func:`related_metrics` (a few metric combinations occur; the rule table is fixed)."""
 
 
 @dataclass
@@ -136,8 +143,10 @@ class AlertEvaluation:
     late-reading labels are measured against it).
 
     Per transaction it makes a fixed number of queries whatever the batch size (profiles and
-    overrides, pending confirmations, the history window of every patient in the batch), then one
-    statement per finding that changes something."""
+    overrides, pending confirmations, the history windows of every patient in the batch, and the
+    batch's fires set-based: :func:`alerts.store.raise_clinical`), plus one statement per
+    confirmation started or cancelled, per alert reopened, and per fire followed in the same batch by
+    a new confirmation of its rule."""
 
     name = "alerts"
 
@@ -180,6 +189,10 @@ class AlertEvaluation:
 
     def _evaluate(self, conn: psycopg.Connection[Any], groups: list[_Patient], now: datetime) -> None:
         ids = [g.patient_id for g in groups]
+        # These are short indexed lookups; with a few hundred history windows the planner's estimate
+        # crosses jit_above_cost and JIT compilation (~130 ms measured) would dwarf the query (~15 ms).
+        # SET LOCAL ends with the ingest transaction, whose remaining statements are plain inserts.
+        conn.execute("SET LOCAL jit = off")
         patients = store.patient_contexts(conn, ids, now)
         pending = store.pending_rules(conn, ids)
         windows = []
@@ -187,16 +200,21 @@ class AlertEvaluation:
             # One window per distinct reach, not the longest for all: a BP reading's pulse needs an
             # hour of history, not the week BP-I1 needs for SYS/DIA.
             reach: dict[timedelta, set[int]] = {}
-            for m in related_metrics(m for r in g.readings for m in r.values):
+            for m in related_metrics({m for r in g.readings for m in r.values}):
                 reach.setdefault(lookback(m, patients[g.patient_id]), set()).add(m)
             for back, metrics in reach.items():
                 windows.append((g.patient_id, g.readings[0].measured_at - back, g.readings[-1].measured_at, metrics))
         histories = store.histories(conn, windows)
+        batch_fires: list[store.ClinicalFire] = []
+        evaluated = findings_count = 0
         for g in groups:
             patient = patients[g.patient_id]
             history = History(histories.get(g.patient_id, ()))
             failures: list[tuple[str, str, str]] = []
             fires: dict[str, Finding] = {}
+            # Rule ids with a confirmation waiting for this patient, kept current as findings apply:
+            # only those can be cancelled, so the engine makes no cancel finding for the others.
+            waiting = {rule_id for patient_id, rule_id in pending if patient_id == g.patient_id}
             for reading in g.readings:
 
                 def on_rule_error(
@@ -212,37 +230,39 @@ class AlertEvaluation:
                     )
                     failures.append((reading_id, rule.rule_id, f"{type(exc).__name__}: {exc}"[:2000]))
 
-                findings = evaluate(reading, history, patient, now, on_rule_error=on_rule_error)
+                findings = evaluate(reading, history, patient, now, on_rule_error=on_rule_error, waiting=waiting)
                 for finding in findings:
-                    key = (g.patient_id, finding.rule_id)
                     if finding.action is Action.FIRE:
                         # Fires of one rule in one batch become one raise with all their readings
                         # (ALERT-3 attaches them anyway): one set of statements, not one per reading.
                         fires[finding.rule_id] = merge(fires.get(finding.rule_id), finding)
                         continue
-                    if finding.rule_id in fires:
-                        self._fire(conn, g, fires.pop(finding.rule_id), pending, now)
-                    if finding.action is Action.CANCEL and key not in pending:
-                        continue  # nothing is waiting: no statement
+                    if finding.action is Action.CANCEL and (finding.rule_id not in waiting or finding.rule_id in fires):
+                        # Nothing is waiting, or the fire held for this rule takes what waits (applied
+                        # one by one, the fire would have deleted it before this cancel): no statement.
+                        continue
+                    if finding.rule_id in fires:  # a new confirmation starts after the alert fired
+                        self._fire(conn, g, fires.pop(finding.rule_id), waiting, now)
                     store.apply_finding(conn, g.practice_id, g.patient_id, finding, now)
                     if finding.action is Action.PEND:
-                        pending.add(key)
+                        waiting.add(finding.rule_id)
                     else:
-                        pending.discard(key)
-                self.counters.add(readings=1, findings=len(findings))
+                        waiting.discard(finding.rule_id)
+                evaluated += 1
+                findings_count += len(findings)
             for finding in fires.values():
-                self._fire(conn, g, finding, pending, now)
+                batch_fires.append(store.ClinicalFire(g.practice_id, g.patient_id, finding, finding.rule_id in waiting))
+                waiting.discard(finding.rule_id)
             if failures:
                 self.counters.add(rule_errors=len(failures))
                 self._record_failures(conn, g.practice_id, failures)
+        store.raise_clinical(conn, batch_fires, now)
+        self.counters.add(readings=evaluated, findings=findings_count)
 
     @staticmethod
-    def _fire(
-        conn: psycopg.Connection[Any], g: _Patient, finding: Finding, pending: set[tuple[str, str]], now: datetime
-    ) -> None:
-        key = (g.patient_id, finding.rule_id)
-        store.apply_finding(conn, g.practice_id, g.patient_id, finding, now, pending_exists=key in pending)
-        pending.discard(key)
+    def _fire(conn: psycopg.Connection[Any], g: _Patient, finding: Finding, waiting: set[str], now: datetime) -> None:
+        store.apply_finding(conn, g.practice_id, g.patient_id, finding, now, pending_exists=finding.rule_id in waiting)
+        waiting.discard(finding.rule_id)
 
     @staticmethod
     def _record_failures(conn: psycopg.Connection[Any], practice_id: str, failures: list[tuple[str, str, str]]) -> None:

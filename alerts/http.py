@@ -10,10 +10,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -21,6 +21,8 @@ from alerts import service
 from alerts.lifecycle import TransitionRefused
 from alerts.stream import alert_events
 from core.db import connect
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,19 @@ class NoteBody(BaseModel):
 
 class SnoozeBody(BaseModel):
     minutes: int = Field(ge=1, le=7 * 24 * 60)
+
+
+class OverrideBody(BaseModel):
+    """A new version of one rule's thresholds for a patient (OVR-1): why, and until when."""
+
+    rule_id: str = Field(max_length=40, pattern=r"^[A-Z][A-Z0-9]*-[A-Za-z0-9]+$")
+    params: dict[str, float] = Field(min_length=1, max_length=20)
+    reason: str = Field(min_length=1, max_length=2000)
+    expires_at: datetime | None = None
+
+
+class OverrideSet(BaseModel):
+    version: int
 
 
 class AlertOut(BaseModel):
@@ -69,12 +84,16 @@ def build_router(
             return connection()
         return connect(database_url, application_name="carehub-api-alerts", autocommit=True)
 
-    def run(fn: Callable[[Any], None]) -> None:
+    def run(fn: Callable[[Any], T]) -> T:
         with open_connection() as conn:
             try:
-                fn(conn)
-            except service.AlertNotFound as exc:
+                return fn(conn)
+            except (service.AlertNotFound, service.PatientNotFound) as exc:
                 raise HTTPException(status_code=404, detail=str(exc)) from exc
+            except service.OverrideNotAllowed as exc:
+                raise HTTPException(status_code=403, detail=str(exc)) from exc
+            except service.InvalidOverride as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from exc
             except TransitionRefused as exc:
                 raise HTTPException(status_code=409, detail=str(exc)) from exc
 
@@ -87,9 +106,15 @@ def build_router(
             ]
 
     @router.get("/stream")
-    async def stream(who: Annotated[Actor, Depends(actor)]) -> StreamingResponse:
+    async def stream(
+        who: Annotated[Actor, Depends(actor)], last_event_id: Annotated[str | None, Header()] = None
+    ) -> StreamingResponse:
+        """Server-sent events; a reconnecting client's ``Last-Event-ID`` replays what it missed."""
+        resume = (
+            int(last_event_id) if last_event_id and last_event_id.isdecimal() and len(last_event_id) <= 18 else None
+        )
         return StreamingResponse(
-            alert_events(database_url, who.practice_id),
+            alert_events(database_url, who.practice_id, last_event_id=resume),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -107,5 +132,28 @@ def build_router(
         at = now()
         until = at + timedelta(minutes=body.minutes)
         run(lambda c: service.snooze(c, who.practice_id, str(alert_id), by=who.user_id, at=at, until=until))
+
+    @router.get("/patients/{patient_id}/overrides")
+    def list_overrides(patient_id: UUID, who: Annotated[Actor, Depends(actor)]) -> list[service.OverrideRow]:
+        return run(lambda c: service.list_overrides(c, who.practice_id, str(patient_id)))
+
+    @router.post("/patients/{patient_id}/overrides", status_code=201)
+    def set_override(patient_id: UUID, body: OverrideBody, who: Annotated[Actor, Depends(actor)]) -> OverrideSet:
+        """OVR-1..3: only a physician, QHP or nurse (the user's credential) may; the previous value,
+        author, time and reason are kept with the new version."""
+        version = run(
+            lambda c: service.set_override(
+                c,
+                who.practice_id,
+                body.rule_id,
+                body.params,
+                patient_id=str(patient_id),
+                author_id=who.user_id,
+                reason=body.reason,
+                at=now(),
+                expires_at=body.expires_at,
+            )
+        )
+        return OverrideSet(version=version)
 
     return router

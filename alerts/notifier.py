@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from alerts.delivery import DeliveryFailed, Route, retry_delay_s, send_email, send_webhook
+from alerts.delivery import DeliveryFailed, Route, SmtpServer, retry_delay_s, send_email, send_webhook
+from alerts.secrets import SecretUnavailable, unseal
 from alerts.settings import NotifierSettings
 
 logger = logging.getLogger(__name__)
@@ -89,14 +90,22 @@ class Notifier:
     def _send(self, route: Route, payload: dict[str, Any], delivery_id: int, now: datetime) -> None:
         s = self._settings
         if route.channel == "webhook":
-            send_webhook(self._http, route, payload, delivery_id=delivery_id, now=int(now.timestamp()))
+            key = s.notifier_secret_key.get_secret_value() if s.notifier_secret_key is not None else None
+            try:
+                secret = unseal(key, route.secret or "")
+            except SecretUnavailable as exc:
+                raise DeliveryFailed(f"webhook: {exc}") from exc
+            unsealed = Route(route.channel, route.target, secret)
+            send_webhook(self._http, unsealed, payload, delivery_id=delivery_id, now=int(now.timestamp()))
         else:
-            send_email(
+            server = SmtpServer(
                 s.smtp_host,
                 s.smtp_port,
                 s.smtp_from,
-                route,
-                payload,
-                timeout_s=s.smtp_timeout_s,
-                delivery_id=delivery_id,
+                s.smtp_timeout_s,
+                security=s.smtp_security,
+                ca_file=s.smtp_ca_file,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password is not None else None,
             )
+            send_email(server, route, payload, delivery_id=delivery_id)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -580,6 +580,9 @@ class Patient:
     profile: Profile
     overrides: Mapping[str, Params] = field(default_factory=dict)
     """rule id → thresholds after OVR-2 precedence (patient > practice > system defaults)."""
+    resolved: dict[str, tuple[Rule, Params]] = field(default_factory=dict, compare=False, repr=False)
+    """:func:`thresholds` already worked out for this patient (the ingest hook judges a batch of one
+    patient's readings against the same thresholds)."""
 
 
 def thresholds(rule: Rule, patient: Patient) -> dict[str, float]:
@@ -588,6 +591,13 @@ def thresholds(rule: Rule, patient: Patient) -> dict[str, float]:
     resolved = dict(rule.defaults)
     resolved |= {k: v for k, v in patient.overrides.get(rule.rule_id, {}).items() if k in rule.defaults}
     return resolved
+
+
+def _thresholds(rule: Rule, patient: Patient) -> Params:
+    found = patient.resolved.get(rule.rule_id)
+    if found is None or found[0] is not rule:
+        found = patient.resolved[rule.rule_id] = (rule, thresholds(rule, patient))
+    return found[1]
 
 
 def is_late(reading: NewReading) -> bool:
@@ -608,13 +618,16 @@ def evaluate(
     patient: Patient,
     now: datetime,
     on_rule_error: RuleErrorHandler | None = None,
+    waiting: Container[str] | None = None,
 ) -> list[Finding]:
     """Every finding for one newly stored reading, given the patient's accepted history before it.
 
     Returns at most one FIRE/PEND finding per rule family (the most severe), plus CANCEL findings for
-    confirm rules whose condition the new set no longer meets. With ``on_rule_error``, a rule that
-    raises is reported to it and skipped, so one defective rule cannot silence the others (the ingest
-    hook records it); without it, the error propagates (tests)."""
+    confirm rules whose condition the new set no longer meets: for every such rule, or, when the
+    caller passes ``waiting`` (the rule ids with a confirmation pending), only for those (a cancel
+    of nothing changes nothing). With ``on_rule_error``, a rule that raises is reported to it and
+    skipped, so one defective rule cannot silence the others (the ingest hook records it); without
+    it, the error propagates (tests)."""
     if not evaluable(reading):
         return []
     late = is_late(reading)
@@ -622,13 +635,12 @@ def evaluate(
     sets: dict[tuple[frozenset[int], timedelta], list[Sample]] = {}
     findings: list[Finding] = []
     raised_families: set[str] = set()
-    for rule in _most_severe_first(RULES):
-        if not (rule.metrics & reading.values.keys()) or not rule.applies(patient.profile):
-            continue
-        params = thresholds(rule, patient)
+    for rule in _candidates(RULES, frozenset(reading.values), patient.profile):
+        params = _thresholds(rule, patient)
         inputs = Inputs(reading, indexed, rule.set_window, sets)
+        cancel = rule.mode is Mode.CONFIRM and (waiting is None or rule.rule_id in waiting)
         try:
-            finding = _judge(rule, inputs, params, late, now)
+            finding = _judge(rule, inputs, params, late, now, cancel=cancel)
         except Exception as exc:  # the rule-defect boundary documented above
             if on_rule_error is None:
                 raise
@@ -638,7 +650,7 @@ def evaluate(
             continue
         if rule.family in raised_families:
             # A more severe rule of the family raised: this one neither raises nor keeps waiting.
-            if rule.mode is Mode.CONFIRM:
+            if cancel:
                 findings.append(_finding(rule, Action.CANCEL, params, Evidence({}, ()), late=late))
             continue
         if finding.action is not Action.CANCEL:
@@ -647,23 +659,30 @@ def evaluate(
     return findings
 
 
-_ORDERED: dict[int, tuple[Rule, ...]] = {}
+_CANDIDATES: dict[tuple[frozenset[int], Profile], tuple[Rule, ...]] = {}
+_CANDIDATES_OF: list[tuple[Rule, ...]] = []  # the rule table the cache was built from
 
 
-def _most_severe_first(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-    """The rule table, most severe first within the table order (cached per table)."""
-    ordered = _ORDERED.get(id(rules))
-    if ordered is None or len(ordered) != len(rules):
-        ordered = tuple(sorted(rules, key=lambda r: -r.severity.rank))
-        _ORDERED.clear()
-        _ORDERED[id(rules)] = ordered
-    return ordered
+def _candidates(rules: tuple[Rule, ...], metrics: frozenset[int], profile: Profile) -> tuple[Rule, ...]:
+    """The rules that judge a reading of ``metrics`` for a patient of ``profile``, most severe first
+    within the table order (cached per table, metric set and profile: a handful of combinations)."""
+    if not _CANDIDATES_OF or _CANDIDATES_OF[0] is not rules or len(_CANDIDATES) > 4096:
+        _CANDIDATES.clear()  # another rule table (tests replace it) or unusual variety
+        _CANDIDATES_OF[:] = [rules]
+    key = (metrics, profile)
+    found = _CANDIDATES.get(key)
+    if found is None:
+        ordered = sorted(rules, key=lambda r: -r.severity.rank)
+        found = _CANDIDATES[key] = tuple(r for r in ordered if r.metrics & metrics and r.applies(profile))
+    return found
 
 
-def _judge(rule: Rule, inputs: Inputs, params: Params, late: bool, now: datetime) -> Finding | None:
+def _judge(
+    rule: Rule, inputs: Inputs, params: Params, late: bool, now: datetime, *, cancel: bool = True
+) -> Finding | None:
     evidence = rule.judge(inputs, params)
     if evidence is None:
-        if rule.mode is Mode.CONFIRM:
+        if cancel and rule.mode is Mode.CONFIRM:
             return _finding(rule, Action.CANCEL, params, Evidence({}, ()), late=late)
         return None
     return _decide(rule, inputs, params, evidence, late, now)

@@ -4,15 +4,18 @@ resolve, snooze (pure transitions from :mod:`alerts.lifecycle` applied under a r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from alerts import lifecycle
 from alerts.lifecycle import AlertState, Status
-from alerts.rules import RULES_BY_ID
+from alerts.rules import RULES, RULES_BY_ID, RULESET_VERSION
+from alerts.secrets import seal
 from alerts.store import Conn, new_id, publish, record_event
 
 
@@ -111,7 +114,56 @@ whether nurses are allowed; carehub's default allows them)."""
 
 
 class InvalidOverride(lifecycle.TransitionRefused):
-    """An override names an unknown rule or threshold, or its author may not set one."""
+    """An override names an unknown rule or threshold, or a value that is not a finite number."""
+
+
+class OverrideNotAllowed(InvalidOverride):
+    """The author is not an active physician, QHP or nurse of the practice (OVR-1)."""
+
+
+class PatientNotFound(lifecycle.TransitionRefused):
+    """No patient with this id in this practice (advice: check the id and the practice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """One version of a threshold override with its audit trail (OVR-3): who, when, why, and the
+    value it replaced."""
+
+    id: str
+    rule_id: str
+    version: int
+    params: dict[str, float]
+    previous_params: dict[str, float] | None
+    reason: str
+    author_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    superseded_at: datetime | None
+
+
+def list_overrides(conn: Conn, practice_id: str, patient_id: str | None) -> list[OverrideRow]:
+    """Every version of the patient's overrides (or the practice defaults' with ``patient_id`` None),
+    current and superseded, by rule then version."""
+    if patient_id is not None:
+        _require_patient(conn, practice_id, patient_id)
+    rows = conn.execute(
+        """SELECT id::text, rule_id, version, params, previous_params, reason, author_id::text, created_at, expires_at,
+                  superseded_at
+             FROM alert_threshold_overrides
+            WHERE practice_id = %s AND patient_id IS NOT DISTINCT FROM %s
+            ORDER BY rule_id, version""",
+        (practice_id, patient_id),
+    ).fetchall()
+    return [OverrideRow(*r) for r in rows]
+
+
+def _require_patient(conn: Conn, practice_id: str, patient_id: str) -> None:
+    found = conn.execute(
+        "SELECT 1 FROM patients WHERE id = %s AND practice_id = %s", (patient_id, practice_id)
+    ).fetchone()
+    if found is None:
+        raise PatientNotFound(f"no patient {patient_id} in this practice")
 
 
 def set_override(
@@ -135,12 +187,18 @@ def set_override(
     unknown = set(params) - set(rule.defaults)
     if unknown or not params:
         raise InvalidOverride(f"rule {rule_id} has thresholds {sorted(rule.defaults)}; got {sorted(params)}")
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in params.values()):
+        raise InvalidOverride(f"thresholds of {rule_id} must be finite numbers")
+    if expires_at is not None and expires_at <= at:
+        raise InvalidOverride("an override must expire after it is set")
     with conn.transaction():
+        if patient_id is not None:
+            _require_patient(conn, practice_id, patient_id)
         author = conn.execute(
             "SELECT credential FROM users WHERE id = %s AND practice_id = %s AND active", (author_id, practice_id)
         ).fetchone()
         if author is None or author[0] not in OVERRIDE_CREDENTIALS:
-            raise InvalidOverride("only an active physician, QHP or nurse of the practice may override thresholds")
+            raise OverrideNotAllowed("only an active physician, QHP or nurse of the practice may override thresholds")
         current = conn.execute(
             "SELECT id, version, params FROM alert_threshold_overrides WHERE practice_id = %s "
             "AND patient_id IS NOT DISTINCT FROM %s AND rule_id = %s AND superseded_at IS NULL FOR UPDATE",
@@ -173,3 +231,70 @@ def set_override(
             ),
         )
     return version
+
+
+@dataclass(frozen=True, slots=True)
+class RulesetApproval:
+    """OVR-4: the medical director's approval of a version of carehub's default rule set."""
+
+    ruleset_version: int
+    approved_by: str
+    approved_at: datetime
+    note: str | None
+
+
+def default_ruleset() -> dict[str, dict[str, Any]]:
+    """The default rule table as approved: each rule's version, severity and default thresholds."""
+    return {
+        r.rule_id: {"version": r.version, "severity": r.severity.value, "thresholds": dict(r.defaults)} for r in RULES
+    }
+
+
+def approve_defaults(conn: Conn, practice_id: str, *, by: str, at: datetime, note: str | None) -> RulesetApproval:
+    """Record that a physician of the practice (its medical director) approved the current default
+    rule set (:data:`alerts.rules.RULESET_VERSION`), with the rules as they stand. Once per version."""
+    if note is not None and len(note) > lifecycle.NOTE_MAX_CHARS:
+        raise InvalidOverride(f"a note holds at most {lifecycle.NOTE_MAX_CHARS} characters")
+    with conn.transaction():
+        author = conn.execute(
+            "SELECT credential FROM users WHERE id = %s AND practice_id = %s AND active", (by, practice_id)
+        ).fetchone()
+        if author is None or author[0] != "physician":
+            raise OverrideNotAllowed("only an active physician of the practice (its medical director) may approve")
+        inserted = conn.execute(
+            """INSERT INTO alert_ruleset_approvals (id, practice_id, ruleset_version, rules, approved_by, approved_at,
+                   note)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (practice_id, ruleset_version) DO NOTHING RETURNING id""",
+            (new_id(at), practice_id, RULESET_VERSION, Jsonb(default_ruleset()), by, at, note),
+        ).fetchone()
+        if inserted is None:
+            raise lifecycle.TransitionRefused(f"rule set version {RULESET_VERSION} is already approved")
+    return RulesetApproval(RULESET_VERSION, by, at, note)
+
+
+def defaults_approval(conn: Conn, practice_id: str) -> RulesetApproval | None:
+    """The approval of the rule set version carehub runs now, or None: the practice runs on defaults
+    its medical director has not approved yet (shown to operators; alerts still fire)."""
+    row = conn.execute(
+        "SELECT ruleset_version, approved_by::text, approved_at, note FROM alert_ruleset_approvals "
+        "WHERE practice_id = %s AND ruleset_version = %s",
+        (practice_id, RULESET_VERSION),
+    ).fetchone()
+    return RulesetApproval(*row) if row is not None else None
+
+
+class RouteNotFound(lifecycle.TransitionRefused):
+    """No webhook route with this id in this practice."""
+
+
+def seal_route_secret(conn: Conn, practice_id: str, route_id: str, secret: str, *, key: str) -> None:
+    """Store a webhook route's signing secret sealed under ``key`` (alerts/secrets.py)."""
+    if len(secret) < 16:
+        raise InvalidOverride("a webhook secret has at least 16 characters")
+    updated = conn.execute(
+        "UPDATE notification_routes SET secret = %s WHERE id = %s AND practice_id = %s AND channel = 'webhook'",
+        (seal(key, secret), route_id, practice_id),
+    ).rowcount
+    if updated != 1:
+        raise RouteNotFound(f"no webhook route {route_id} in this practice")

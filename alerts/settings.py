@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from core.settings import CarehubSettings, DatabaseSettings, MqttSettings, ServiceSettings
 
@@ -20,10 +21,21 @@ class NotifierSettings(DatabaseSettings, ServiceSettings):
     notifier_retry_base_s: float = Field(default=5.0, gt=0)
     notifier_retry_max_s: float = Field(default=900.0, gt=0)
     notifier_http_timeout_s: float = Field(default=10.0, gt=0)
+    notifier_secret_key: SecretStr | None = Field(
+        default=None, description="Fernet key that unseals webhook secrets (alerts/secrets.py); never in the repo."
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = "alerts@carehub.invalid"
     smtp_timeout_s: float = Field(default=10.0, gt=0)
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none",
+        description="'starttls' upgrades the connection before anything is sent (port 587), 'tls' is implicit "
+        "TLS (port 465); both verify the server's certificate and name. 'none' only for a relay on localhost.",
+    )
+    smtp_ca_file: str | None = Field(default=None, description="CA bundle for the server's certificate.")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
 
 
 class SchedulerSettings(DatabaseSettings, MqttSettings, ServiceSettings):

@@ -247,15 +247,30 @@ def publish(conn: Conn, alert_id: str, change: str) -> None:
     conn.execute("SELECT pg_notify(%s, %s)", (STREAM_CHANNEL, payload))
 
 
-def enqueue(
-    conn: Conn, alert_id: str, event_id: int, practice_id: str, severity: Severity, *, purpose: str, at: datetime
-) -> int:
-    """Outbox rows for every active route of the practice with this purpose whose minimum severity the
-    alert meets. The payload is built now, from the committed alert (what the practice configured)."""
-    routes = conn.execute(
+def _routes(conn: Conn, practice_id: str, purpose: str) -> list[tuple[Any, str, str]]:
+    rows = conn.execute(
         "SELECT id, channel, min_severity FROM notification_routes WHERE practice_id = %s AND purpose = %s AND active",
         (practice_id, purpose),
     ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def enqueue(
+    conn: Conn,
+    alert_id: str,
+    event_id: int,
+    practice_id: str,
+    severity: Severity,
+    *,
+    purpose: str,
+    at: datetime,
+    routes: Sequence[tuple[Any, str, str]] | None = None,
+) -> int:
+    """Outbox rows for every active route of the practice with this purpose whose minimum severity the
+    alert meets (``routes``: the practice's routes of that purpose, when the caller already has them).
+    The payload is built now, from the committed alert (what the practice configured)."""
+    if routes is None:
+        routes = _routes(conn, practice_id, purpose)
     wanted = [(r[0], r[1]) for r in routes if Severity(r[2]).rank <= severity.rank]
     if not wanted:
         return 0
@@ -326,14 +341,19 @@ def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Itera
     if not windows:
         return {}
     rows = conn.execute(
-        """SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric, r.value, r.special,
+        """SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric,
+                  coalesce(r.value, CASE r.special WHEN '+INF' THEN 'Infinity'::float8 ELSE '-Infinity'::float8 END),
                   r.measured_at
              FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS w(patient_id, since, until,
                   metrics)
-             JOIN readings r ON r.patient_id = w.patient_id AND r.metric = ANY(w.metrics::int[])
-                  AND r.measured_at > w.since AND r.measured_at <= w.until
-            WHERE NOT coalesce(r.flags && %s::text[], false)
-              AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))""",
+            CROSS JOIN LATERAL unnest(w.metrics::int[]) AS m(metric)
+            CROSS JOIN LATERAL (
+                  SELECT * FROM readings r
+                   WHERE r.patient_id = w.patient_id AND r.metric = m.metric
+                     AND r.measured_at > w.since AND r.measured_at <= w.until
+                     AND NOT coalesce(r.flags && %s::text[], false)
+                     AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))
+                  OFFSET 0) r""",
         (
             [w[0] for w in windows],
             [w[1] for w in windows],
@@ -343,10 +363,11 @@ def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Itera
         ),
     ).fetchall()
     found: dict[str, list[Sample]] = {}
-    for patient_id, *sample in rows:
-        found.setdefault(patient_id, []).append(
-            Sample(sample[0], sample[1], sample[2], special_value(sample[3], sample[4]), sample[5])
-        )
+    for patient_id, reading_id, device_id, metric, value, measured_at in rows:
+        samples = found.get(patient_id)
+        if samples is None:
+            samples = found[patient_id] = []
+        samples.append(Sample(reading_id, device_id, metric, value, measured_at))
     return found
 
 
@@ -356,12 +377,6 @@ def pending_rules(conn: Conn, patient_ids: Sequence[str]) -> set[tuple[str, str]
         "SELECT patient_id::text, rule_id FROM alert_pending WHERE patient_id = ANY(%s::uuid[])", (list(patient_ids),)
     ).fetchall()
     return {(r[0], r[1]) for r in rows}
-
-
-def special_value(value: float | None, special: str | None) -> float:
-    if value is not None:
-        return float(value)
-    return float("inf") if special == "+INF" else float("-inf")
 
 
 # ---- findings -> rows --------------------------------------------------------------------------
@@ -420,6 +435,234 @@ def apply_finding(
         patient_id=patient_id,
     )
     return raise_alert(conn, spec, at)
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalFire:
+    """A FIRE finding of the ingest hook for one patient, and whether a confirmation may be waiting."""
+
+    practice_id: str
+    patient_id: str
+    finding: Finding
+    pending_exists: bool = True
+
+
+_TAKE_PENDING = """
+DELETE FROM alert_pending p USING unnest(%s::uuid[], %s::text[]) AS k(patient_id, rule_id)
+ WHERE p.patient_id = k.patient_id AND p.rule_id = k.rule_id
+RETURNING p.patient_id::text, p.rule_id, p.reading_ids::text[]
+"""
+
+_LOCK_ACTIVE = """
+SELECT a.id::text, a.subject, a.rule_id
+  FROM alerts a JOIN unnest(%s::uuid[], %s::text[], %s::text[]) AS k(practice_id, subject, rule_id)
+    ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
+ WHERE a.status <> 'resolved'
+ ORDER BY a.id
+   FOR UPDATE OF a
+"""
+"""Every active alert a batch's fires attach to, locked in id order (two ingest workers attaching to
+the same alerts take the locks in the same order, so they queue instead of deadlocking)."""
+
+_ATTACH_MANY = """
+WITH input AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(practices)s::uuid[], %(observed)s::jsonb[], %(ranks)s::int[],
+                         %(severities)s::text[], %(lates)s::boolean[])
+             AS i(id, practice_id, observed, rank, severity, late)
+), linked AS (
+    INSERT INTO alert_readings (alert_id, reading_id, attached_at)
+    SELECT l.alert_id, l.reading_id, %(at)s FROM unnest(%(link_alerts)s::uuid[], %(link_readings)s::uuid[])
+                                                AS l(alert_id, reading_id)
+    ON CONFLICT DO NOTHING
+    RETURNING alert_id
+), counted AS (
+    SELECT alert_id, count(*)::int AS added FROM linked GROUP BY alert_id
+), before AS (
+    SELECT a.id, a.severity FROM alerts a JOIN input i ON i.id = a.id
+), updated AS (
+    UPDATE alerts a SET last_evidence_at = greatest(a.last_evidence_at, %(at)s), observed = i.observed,
+           severity = CASE WHEN i.rank > array_position(ARRAY['info', 'warning', 'critical'], a.severity)
+                           THEN i.severity ELSE a.severity END,
+           late = a.late AND i.late
+      FROM input i
+     WHERE a.id = i.id
+    RETURNING a.id, a.severity
+), attached AS (
+    INSERT INTO alert_events (alert_id, practice_id, kind, at, detail)
+    SELECT c.alert_id, i.practice_id, 'attached', %(at)s, jsonb_build_object('readings', c.added)
+      FROM counted c JOIN input i ON i.id = c.alert_id
+    RETURNING 1
+)
+SELECT b.id::text, b.severity, u.severity,
+       CASE WHEN c.added > 0 THEN pg_notify(%(channel)s, json_build_object('alert_id', b.id, 'change', 'attached',
+                                                                          'at_ms', %(at_ms)s)::text) END
+  FROM before b JOIN updated u ON u.id = b.id LEFT JOIN counted c ON c.alert_id = b.id
+"""
+""":data:`_ATTACH` for every active alert of a batch at once: link the readings, refresh the evidence,
+raise severities, record ``attached`` events and notify the stream where something was added."""
+
+
+def raise_clinical(conn: Conn, fires: Sequence[ClinicalFire], at: datetime) -> None:
+    """Apply a batch's FIRE findings with a fixed number of statements: take the waiting confirmations
+    they settle, lock the active alerts they attach to and attach to all of them in one statement
+    (the hot path: a patient who keeps sending out-of-range readings); only the alerts to open or
+    reopen go one by one through :func:`raise_alert`. Same outcome as :func:`apply_finding` per fire."""
+    if not fires:
+        return
+    if len({(f.patient_id, f.finding.rule_id) for f in fires}) != len(fires):
+        raise ValueError("one fire per patient and rule: merge them first (alerts.hook.merge)")
+    earlier: dict[tuple[str, str], list[str]] = {}
+    waiting = [f for f in fires if f.pending_exists]
+    if waiting:
+        for patient_id, rule_id, reading_ids in conn.execute(
+            _TAKE_PENDING, ([f.patient_id for f in waiting], [f.finding.rule_id for f in waiting])
+        ):
+            earlier[(patient_id, rule_id)] = list(reading_ids)
+    specs = [
+        AlertSpec(
+            practice_id=f.practice_id,
+            category="clinical",
+            rule_id=f.finding.rule_id,
+            rule_version=f.finding.rule_version,
+            severity=f.finding.severity,
+            thresholds=f.finding.thresholds,
+            observed=f.finding.observed,
+            reading_ids=[*earlier.get((f.patient_id, f.finding.rule_id), ()), *f.finding.reading_ids],
+            late=f.finding.late,
+            patient_id=f.patient_id,
+        )
+        for f in fires
+    ]
+    active = {
+        (subject, rule_id): alert_id
+        for alert_id, subject, rule_id in conn.execute(
+            _LOCK_ACTIVE,
+            ([s.practice_id for s in specs], [s.subject[1] for s in specs], [s.rule_id for s in specs]),
+        )
+    }
+    attach = [(active[(s.subject[1], s.rule_id)], s) for s in specs if (s.subject[1], s.rule_id) in active]
+    if attach:
+        _attach_many(conn, attach, at)
+    new = [s for s in specs if (s.subject[1], s.rule_id) not in active]
+    if not new:
+        return
+    recent = set(
+        conn.execute(
+            _RECENTLY_RESOLVED,
+            (
+                [s.practice_id for s in new],
+                [s.subject[1] for s in new],
+                [s.rule_id for s in new],
+                at - lifecycle.REOPEN_WITHIN,
+            ),
+        ).fetchall()
+    )
+    opened = _open_many(conn, [s for s in new if (s.subject[1], s.rule_id) not in recent], at)
+    for spec in new:  # reopen, or attach to one another transaction opened meanwhile
+        if (spec.subject[1], spec.rule_id) not in opened:
+            raise_alert(conn, spec, at)
+
+
+_RECENTLY_RESOLVED = """
+SELECT DISTINCT a.subject, a.rule_id
+  FROM alerts a JOIN unnest(%s::uuid[], %s::text[], %s::text[]) AS k(practice_id, subject, rule_id)
+    ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
+ WHERE a.status = 'resolved' AND a.resolved_at >= %s
+"""
+"""Which of a batch's new fires would reopen an alert (:func:`lifecycle.may_reopen`): those go one by one."""
+
+_OPEN_MANY = """
+WITH opened AS (
+    INSERT INTO alerts (id, practice_id, subject_kind, subject, patient_id, category, rule_id, rule_version, severity,
+                        thresholds, observed, late, opened_at, last_evidence_at)
+    SELECT i.id, i.practice_id, 'patient', i.patient_id::text, i.patient_id, 'clinical', i.rule_id, i.rule_version,
+           i.severity, i.thresholds, i.observed, i.late, %(at)s, %(at)s
+      FROM unnest(%(ids)s::uuid[], %(practices)s::uuid[], %(patients)s::uuid[], %(rules)s::text[], %(versions)s::int[],
+                  %(severities)s::text[], %(thresholds)s::jsonb[], %(observed)s::jsonb[], %(lates)s::boolean[])
+           AS i(id, practice_id, patient_id, rule_id, rule_version, severity, thresholds, observed, late)
+     ORDER BY i.id
+    ON CONFLICT (practice_id, subject, rule_id) WHERE status <> 'resolved' DO NOTHING
+    RETURNING id, practice_id, rule_id
+), linked AS (
+    INSERT INTO alert_readings (alert_id, reading_id, attached_at)
+    SELECT l.alert_id, l.reading_id, %(at)s
+      FROM unnest(%(link_alerts)s::uuid[], %(link_readings)s::uuid[]) AS l(alert_id, reading_id)
+      JOIN opened o ON o.id = l.alert_id
+    ON CONFLICT DO NOTHING
+), events AS (
+    INSERT INTO alert_events (alert_id, practice_id, kind, at, detail)
+    SELECT o.id, o.practice_id, 'opened', %(at)s, jsonb_build_object('rule_id', o.rule_id) FROM opened o ORDER BY o.id
+    RETURNING id, alert_id
+)
+SELECT e.alert_id::text, e.id, pg_notify(%(channel)s, json_build_object('alert_id', e.alert_id, 'change', 'opened',
+                                                                        'at_ms', %(at_ms)s)::text)
+  FROM events e
+"""
+"""Open a batch's new clinical alerts in one statement: the alert rows (the partial unique index still
+decides a race with another transaction: the loser is left out and attaches one by one), their
+readings, their ``opened`` events, and a stream notice each."""
+
+
+def _open_many(conn: Conn, specs: Sequence[AlertSpec], at: datetime) -> set[tuple[str, str]]:
+    """Open clinical alerts for ``specs`` (patients without an active or recently resolved alert of the
+    rule) and enqueue their notifications; returns the (subject, rule id) of those opened."""
+    if not specs:
+        return set()
+    ids = {str(new_id(at)): spec for spec in specs}
+    params = _many_params(list(ids.items()), at) | {
+        "patients": [s.patient_id for s in ids.values()],
+        "rules": [s.rule_id for s in ids.values()],
+        "versions": [s.rule_version for s in ids.values()],
+        "thresholds": [Jsonb(dict(s.thresholds)) for s in ids.values()],
+    }
+    rows = conn.execute(_OPEN_MANY, params).fetchall()
+    routes: dict[str, list[tuple[Any, str, str]]] = {}
+    for alert_id, event_id, _ in rows:
+        spec = ids[alert_id]
+        if spec.practice_id not in routes:
+            routes[spec.practice_id] = _routes(conn, spec.practice_id, "primary")
+        enqueue(
+            conn,
+            alert_id,
+            event_id,
+            spec.practice_id,
+            spec.severity,
+            purpose="primary",
+            at=at,
+            routes=routes[spec.practice_id],
+        )
+    return {(ids[alert_id].subject[1], ids[alert_id].rule_id) for alert_id, _, _ in rows}
+
+
+def _many_params(alerts: Sequence[tuple[str, AlertSpec]], at: datetime) -> dict[str, Any]:
+    """The arrays :data:`_OPEN_MANY` and :data:`_ATTACH_MANY` share, one element per (alert id, spec)."""
+    links = [(alert_id, r) for alert_id, spec in alerts for r in dict.fromkeys(spec.reading_ids)]
+    return {
+        "ids": [a for a, _ in alerts],
+        "practices": [s.practice_id for _, s in alerts],
+        "observed": [Jsonb(dict(s.observed)) for _, s in alerts],
+        "severities": [s.severity.value for _, s in alerts],
+        "lates": [s.late for _, s in alerts],
+        "link_alerts": [a for a, _ in links],
+        "link_readings": [r for _, r in links],
+        "at": at,
+        "at_ms": int(time.time() * 1000),
+        "channel": STREAM_CHANNEL,
+    }
+
+
+def _attach_many(conn: Conn, attach: Sequence[tuple[str, AlertSpec]], at: datetime) -> None:
+    params = _many_params(attach, at) | {"ranks": [s.severity.rank + 1 for _, s in attach]}
+    rows = conn.execute(_ATTACH_MANY, params).fetchall()
+    upgraded = {alert_id: (before, after) for alert_id, before, after, _ in rows if before != after}
+    for alert_id, spec in attach:
+        if alert_id in upgraded:  # a more severe finding raised the alert's severity: notify again
+            before, after = upgraded[alert_id]
+            event_id = record_event(
+                conn, alert_id, spec.practice_id, "upgraded", at, detail={"from": before, "to": after}
+            )
+            enqueue(conn, alert_id, event_id, spec.practice_id, spec.severity, purpose="primary", at=at)
+            publish(conn, alert_id, "upgraded")
 
 
 def resolve_cleared(conn: Conn, practice_id: str, alert_id: str, *, at: datetime) -> None:

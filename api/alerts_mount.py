@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from psycopg_pool import ConnectionPool
 
 from alerts.http import Actor, build_router
@@ -23,6 +23,7 @@ _ACTIONS = {
     "/alerts/{alert_id}/acknowledge": "alerts.acknowledge",
     "/alerts/{alert_id}/resolve": "alerts.resolve",
     "/alerts/{alert_id}/snooze": "alerts.snooze",
+    "/alerts/patients/{patient_id}/overrides": "alerts.overrides",
 }
 
 
@@ -30,9 +31,21 @@ def alerts_actor(scope: Annotated[Scope, Depends(authorize)]) -> Actor:
     return Actor(user_id=str(scope.principal.user_id), practice_id=str(scope.principal.practice_id))
 
 
-def audit_alert_request(scope: Annotated[Scope, Depends(authorize)], alert_id: str | None = None) -> None:
+def audit_alert_request(
+    scope: Annotated[Scope, Depends(authorize)], request: Request, alert_id: str | None = None
+) -> None:
     with scope.transaction() as conn:
         patient_id: UUID | None = None
+        if "patient_id" in request.path_params:  # the overrides routes name the patient in the path
+            try:
+                patient_id = UUID(request.path_params["patient_id"])
+            except ValueError:
+                patient_id = None
+            if (
+                patient_id is not None
+                and conn.execute("SELECT 1 FROM patients WHERE id = %s", (patient_id,)).fetchone() is None
+            ):
+                patient_id = None  # not one of this practice's patients (RLS): the route answers 404
         if alert_id is not None:
             try:
                 row = conn.execute("SELECT patient_id FROM alerts WHERE id = %s", (UUID(alert_id),)).fetchone()

@@ -16,7 +16,6 @@ Usage: .venv/bin/python bench/alerts.py [--messages N] [--hubs N] [--seconds S] 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import secrets
@@ -29,7 +28,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -49,19 +47,10 @@ from core.migrate import migrate
 from firmware_sim.fleet import seed_fleet
 from provisioning import registry
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loader import load_bench
 
-def _load_ingest_bench() -> ModuleType:
-    # bench/ingest.py shares its name with the ingest package, so it is loaded by path.
-    spec = importlib.util.spec_from_file_location("bench_ingest", Path(__file__).with_name("ingest.py"))
-    if spec is None or spec.loader is None:
-        raise SystemExit("bench/ingest.py is missing")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_ingest"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ib = _load_ingest_bench()
+ib = load_bench("ingest")
 TOPIC_ROOT = ib.TOPIC_ROOT
 say = ib.say
 
@@ -204,6 +193,17 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     return to_commit, to_sse, len(observed.published)
 
 
+def seed_template(admin_url: str, name: str, hubs: int, tag: str) -> tuple[Any, list[Any]]:
+    """A migrated database with one practice and ``hubs`` simulated homes: (practice id, fleet)."""
+    create_database(admin_url, name)
+    with connect(with_database(admin_url, name), application_name="bench", autocommit=True) as conn:
+        migrate(conn)
+        practice = registry.create_practice(conn, name="Bench", time_zone="America/New_York")
+        fleet = seed_fleet(conn, practice_id=practice, hubs=hubs, devices_per_hub=4,
+                           assigned_from=datetime.now(UTC) - timedelta(days=31), tag=tag)  # fmt: skip
+    return practice, fleet
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=15000)
@@ -228,12 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     template = f"carehub_bench_alerts_{secrets.token_hex(3)}"
     databases = [template]
     try:
-        create_database(args.admin_url, template)
+        practice, fleet = seed_template(args.admin_url, template, args.hubs, "alerts")
         with connect(with_database(args.admin_url, template), application_name="bench", autocommit=True) as conn:
-            migrate(conn)
-            practice = registry.create_practice(conn, name="Bench", time_zone="America/New_York")
-            fleet = seed_fleet(conn, practice_id=practice, hubs=args.hubs, devices_per_hub=4,
-                               assigned_from=datetime.now(UTC) - timedelta(days=31), tag="alerts")  # fmt: skip
             cuffs = conn.execute(
                 """SELECT a.hub_id, d.serial, p.patient_id::text FROM device_hub_assignments a
                      JOIN devices d ON d.id = a.device_id AND d.kind = 'bp_cuff'

@@ -10,7 +10,12 @@ import pytest
 
 from alerts import store
 from alerts.rules import Severity
+from alerts.secrets import new_key, seal
 from tests.ingest.conftest import World, world  # noqa: F401  (the fixture is shared)
+
+SECRET_KEY = new_key()
+"""The tests' CAREHUB_NOTIFIER_SECRET_KEY, made for this run: webhook secrets are stored sealed under
+it (alerts/secrets.py)."""
 
 
 @pytest.fixture
@@ -35,6 +40,8 @@ def add_route(
     min_severity: str = "warning",
 ) -> UUID:
     route_id = uuid4()
+    if secret is not None:
+        secret = seal(SECRET_KEY, secret)
     db.execute(
         "INSERT INTO notification_routes (id, practice_id, channel, purpose, target, secret, min_severity) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s)",

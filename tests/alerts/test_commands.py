@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts import store
 from carehub.local_services import MosquittoBroker
-from tests.alerts.conftest import add_route, bp_c1
+from tests.alerts.conftest import SECRET_KEY, add_route, bp_c1
 from tests.alerts.test_notifier import SECRET, Receiver
 from tests.ingest.conftest import World
 from tests.pipeline import wait_until
@@ -88,7 +88,11 @@ def test_notifier_process_delivers_and_stops_on_sigterm(
         with db.transaction():
             store.raise_alert(db, bp_c1(world), datetime.now(UTC))
         process = start(
-            "notifier", database_url=database_url, notifier_retry_base_s="0.2", notifier_poll_interval_s="0.1"
+            "notifier",
+            database_url=database_url,
+            notifier_retry_base_s="0.2",
+            notifier_poll_interval_s="0.1",
+            notifier_secret_key=SECRET_KEY,
         )
         wait_until(lambda: db.execute("SELECT status FROM notification_outbox").fetchone() == ("delivered",), 60)
         assert [ok for ok, _, _ in receiver.requests] == [True, True]

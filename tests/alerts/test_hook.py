@@ -11,7 +11,6 @@ import psycopg
 import pytest
 
 import alerts.rules
-from alerts import store
 from alerts.hook import AlertEvaluation
 from alerts.rules import SYS, Rule, Severity
 from core.topics import Topics
@@ -172,17 +171,20 @@ def test_a_rolled_back_reading_never_has_an_alert(database_url: str, world: Worl
 
 
 def test_a_patient_whose_findings_cannot_be_stored_does_not_cost_the_others_theirs(
-    writer: ReadingWriter, world: World, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+    writer: ReadingWriter, world: World, db: psycopg.Connection[Any]
 ) -> None:
     broken_patient = str(world.homes[0].patient_id)
-    real_apply = store.apply_finding
-
-    def apply(conn: psycopg.Connection[Any], practice_id: str, patient_id: str, *args: Any, **kw: Any) -> Any:
-        if patient_id == broken_patient:
-            conn.execute("SELECT 1/0")  # a non-transient database error, as a constraint violation would be
-        return real_apply(conn, practice_id, patient_id, *args, **kw)
-
-    monkeypatch.setattr(store, "apply_finding", apply)
+    # A non-transient database error for one patient's alert rows, as a violated constraint would raise.
+    db.execute(
+        f"""CREATE FUNCTION refuse_alert() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.patient_id = '{broken_patient}'::uuid THEN
+                    RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$"""
+    )
+    db.execute("CREATE TRIGGER refuse_alert BEFORE INSERT ON alerts FOR EACH ROW EXECUTE FUNCTION refuse_alert()")
     at = NOW - timedelta(minutes=4)
     # Both homes in one batch, so one transaction: the broken patient's findings roll back to the
     # savepoint and the batch is redone patient by patient.
@@ -195,5 +197,5 @@ def test_a_patient_whose_findings_cannot_be_stored_does_not_cost_the_others_thei
     assert result.accepted == 2
     assert alerts_of(db, world.homes[0].patient_id) == []
     assert [a[0] for a in alerts_of(db, world.homes[1].patient_id)] == ["BP-C1"]
-    failures = db.execute("SELECT rule_id, error LIKE 'DivisionByZero%%' FROM alert_evaluation_failures").fetchall()
+    failures = db.execute("SELECT rule_id, error LIKE 'CheckViolation%%' FROM alert_evaluation_failures").fetchall()
     assert failures == [("*", True)]

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 
 from alerts import lifecycle, service, store
 from alerts.lifecycle import AlertState, Status, TransitionRefused
-from alerts.rules import Severity
+from alerts.rules import Action, Finding, Severity
 from carehub.cli import main
 from tests.alerts.conftest import add_route, bp_c1
 from tests.ingest.conftest import World
 
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``carehub alerts …`` reads the database from the environment."""
+    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
 
 
 def test_open_acknowledged_resolved() -> None:
@@ -137,15 +144,13 @@ def test_overrides_are_versioned_with_the_previous_value(
         service.set_override(db, practice, "BP-C1", {"sys_ge": 170}, reason="x", **(kw | {"author_id": str(billing)}))
 
 
+@pytest.mark.usefixtures("cli_database")
 def test_cli_lists_acknowledges_and_resolves(
     db: psycopg.Connection[Any],
     world: World,
     clinician: UUID,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("CAREHUB_DATABASE_URL", database_url)
     with db.transaction():
         raised = store.raise_alert(db, spec(world), T0)
     practice = str(world.practice_id)
@@ -173,3 +178,146 @@ def test_a_more_severe_finding_upgrades_the_open_alert_and_notifies(db: psycopg.
     )
     assert [k for (k,) in kinds] == ["opened", "upgraded"]
     assert db.execute("SELECT DISTINCT route_id FROM notification_outbox").fetchall() == [(route,)]
+
+
+def test_a_batch_of_fires_attaches_upgrades_and_opens_as_one_by_one_would(
+    db: psycopg.Connection[Any], world: World, database_url: str
+) -> None:
+    """store.raise_clinical (the ingest hook's set-based path): patient 0 has an open, late (warning)
+    BP-C1 that a current critical fire attaches to and upgrades; patient 1 has a waiting BP-W1
+    confirmation that its fire settles by opening the alert with both sets' readings."""
+    route = add_route(db, world.practice_id, "email", "team@example.org")
+    first, earlier, r1, r2, r3 = (str(uuid4()) for _ in range(5))
+    with db.transaction():
+        opened = store.raise_alert(
+            db, replace(bp_c1(world), severity=Severity.WARNING, late=True, reading_ids=[first]), T0
+        )
+    patient_1 = str(world.homes[1].patient_id)
+    db.execute(
+        """INSERT INTO alert_pending (practice_id, patient_id, rule_id, rule_version, severity, thresholds, observed,
+               reading_ids, late, first_at, confirm_by)
+           VALUES (%s, %s, 'BP-W1', 1, 'warning', '{}', '{}', %s::uuid[], false, %s, %s)""",
+        (world.practice_id, patient_1, [earlier], T0, T0 + timedelta(minutes=30)),
+    )
+    critical = Finding("BP-C1", 1, Severity.CRITICAL, Action.FIRE, {"sys_ge": 180}, {"sys_mean": 200}, (r1, r2))
+    warning = Finding("BP-W1", 1, Severity.WARNING, Action.FIRE, {"sys_ge": 160}, {"sys_mean": 165}, (r3,))
+    practice = str(world.practice_id)
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {store.STREAM_CHANNEL}")
+        with db.transaction():
+            store.raise_clinical(
+                db,
+                [
+                    store.ClinicalFire(practice, str(world.homes[0].patient_id), critical, pending_exists=False),
+                    store.ClinicalFire(practice, patient_1, warning, pending_exists=True),
+                ],
+                T0 + timedelta(minutes=5),
+            )
+        changes = sorted(
+            (json.loads(n.payload)["alert_id"], json.loads(n.payload)["change"])
+            for n in listener.notifies(timeout=1, stop_after=3)
+        )
+    upgraded = db.execute(
+        "SELECT severity, late, observed, last_evidence_at FROM alerts WHERE id = %s", (opened.alert_id,)
+    ).fetchone()
+    assert upgraded == ("critical", False, {"sys_mean": 200}, T0 + timedelta(minutes=5))
+    linked = db.execute(
+        "SELECT reading_id::text FROM alert_readings WHERE alert_id = %s ORDER BY attached_at, reading_id",
+        (opened.alert_id,),
+    ).fetchall()
+    assert {r for (r,) in linked} == {first, r1, r2}
+    events = db.execute(
+        "SELECT kind, detail FROM alert_events WHERE alert_id = %s ORDER BY id", (opened.alert_id,)
+    ).fetchall()
+    assert events == [
+        ("opened", {"rule_id": "BP-C1"}),
+        ("attached", {"readings": 2}),
+        ("upgraded", {"from": "warning", "to": "critical"}),
+    ]
+    (new_alert, new_readings) = db.execute(
+        "SELECT a.id::text, array_agg(r.reading_id::text ORDER BY r.reading_id) FROM alerts a "
+        "JOIN alert_readings r ON r.alert_id = a.id WHERE a.patient_id = %s AND a.rule_id = 'BP-W1' GROUP BY a.id",
+        (patient_1,),
+    ).fetchone()
+    assert new_readings == sorted([earlier, r3])
+    assert db.execute("SELECT count(*) FROM alert_pending").fetchone() == (0,)
+    outbox = db.execute(
+        "SELECT o.alert_id::text, e.kind, o.route_id FROM notification_outbox o "
+        "JOIN alert_events e ON e.id = o.event_id ORDER BY o.id"
+    ).fetchall()
+    assert outbox == [
+        (opened.alert_id, "opened", route),
+        (opened.alert_id, "upgraded", route),
+        (new_alert, "opened", route),
+    ]
+    # The first alert's "opened" was committed before the listener started.
+    assert changes == sorted([(opened.alert_id, "attached"), (opened.alert_id, "upgraded"), (new_alert, "opened")])
+
+
+def test_a_batch_never_carries_two_fires_of_one_rule_for_one_patient(db: psycopg.Connection[Any], world: World) -> None:
+    fire = Finding("BP-C1", 1, Severity.CRITICAL, Action.FIRE, {}, {}, (str(uuid4()),))
+    patient = str(world.homes[0].patient_id)
+    with pytest.raises(ValueError, match="one fire per patient and rule"):
+        store.raise_clinical(db, [store.ClinicalFire(str(world.practice_id), patient, fire)] * 2, T0)
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_cli_sets_and_lists_a_patients_threshold_override(
+    db: psycopg.Connection[Any],
+    world: World,
+    clinician: UUID,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    practice, patient = str(world.practice_id), str(world.homes[0].patient_id)
+    base = ["alerts", "override", "--practice", practice, "--patient", patient, "--user", str(clinician)]
+    assert main([*base, "--rule", "BP-W1", "--set", "sys_ge=150", "--set", "dia_ge=95", "--reason", "frail"]) == 0
+    assert capsys.readouterr().out.strip() == "BP-W1 override version 1"
+    assert main([*base, "--rule", "BP-W1", "--set", "sys_ge=155", "--reason", "reviewed"]) == 0
+    assert main([*base, "--rule", "BP-W1", "--set", "sys_gt=155", "--reason", "typo"]) == 2
+    capsys.readouterr()
+    assert main(["alerts", "overrides", "--practice", practice, "--patient", patient]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(
+        f"BP-W1     v1 superseded {{'dia_ge': 95.0, 'sys_ge': 150.0}} (was None) by {clinician} "
+    )
+    assert lines[1].startswith(
+        f"BP-W1     v2 active     {{'sys_ge': 155.0}} (was {{'dia_ge': 95.0, 'sys_ge': 150.0}}) by {clinician} "
+    )
+    assert lines[1].endswith(": reviewed")
+    with pytest.raises(SystemExit):
+        main([*base, "--rule", "BP-W1", "--set", "sys_ge", "--reason", "no value"])
+
+
+@pytest.mark.usefixtures("cli_database")
+def test_the_medical_director_approves_the_default_rule_set_once_per_version(
+    db: psycopg.Connection[Any],
+    world: World,
+    clinician: UUID,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """OVR-4: until a physician of the practice approves, operators see the defaults are unapproved;
+    the approval records who, when and the rules exactly as approved; a second one is refused."""
+    practice = str(world.practice_id)
+    assert service.defaults_approval(db, practice) is None
+    assert main(["alerts", "defaults", "--practice", practice]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "rule set version 1: NOT approved by the practice's medical director yet (OVR-4)"
+    assert out[1] == "BP-C1     v1 critical {'sys_ge': 180, 'dia_ge': 120}"
+    assert len(out) == 1 + 21
+    nurse = uuid4()
+    db.execute(
+        "INSERT INTO users (id, practice_id, email, display_name, role, credential) "
+        "VALUES (%s, %s, 'rn@example.org', 'RN', 'clinician', 'nurse')",
+        (nurse, world.practice_id),
+    )
+    with pytest.raises(service.OverrideNotAllowed):
+        service.approve_defaults(db, practice, by=str(nurse), at=T0, note=None)
+    approval = service.approve_defaults(db, practice, by=str(clinician), at=T0, note="reviewed at onboarding")
+    assert service.defaults_approval(db, practice) == approval
+    stored = db.execute("SELECT rules, approved_by, note FROM alert_ruleset_approvals").fetchone()
+    assert stored == (service.default_ruleset(), clinician, "reviewed at onboarding")
+    assert stored[0]["WT-C1"] == {"version": 1, "severity": "critical", "thresholds": {"gain_lb": 3}}
+    assert main(["alerts", "approve-defaults", "--practice", practice, "--user", str(clinician)]) == 2
+    assert main(["alerts", "defaults", "--practice", practice]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"rule set version 1: approved by {clinician} at {T0.isoformat()}"

@@ -19,7 +19,7 @@ from api.permissions import PERMISSION_KEY, PUBLIC
 from provisioning import enrollment
 from provisioning.eligibility import Program
 from tests.api import records
-from tests.api.conftest import T0, Practice, raise_test_alert
+from tests.api.conftest import CREDENTIALS, T0, Practice, raise_test_alert
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -43,10 +43,22 @@ class RouteCase:
     def streams(self) -> bool:
         return self.path == "/alerts/stream"
 
+    @property
+    def needs_clinical_credential(self) -> bool:
+        """Threshold overrides (OVR-1): besides the permission, the user's credential must be a
+        physician's, QHP's or nurse's; the test practice's clinician (physician) and care staff (nurse)
+        have one (tests/api/conftest.py CREDENTIALS)."""
+        return self.method == "POST" and self.path.endswith("/overrides")
+
+    def expected_status(self, role: str, allowed: bool) -> int:
+        if not allowed or (self.needs_clinical_credential and role not in CREDENTIALS):
+            return 403
+        return self.success_status()
+
     def success_status(self) -> int:
         if str(self) in DOMAIN_STATUS:
             return DOMAIN_STATUS[str(self)]
-        if self.method == "POST" and self.path == "/users":
+        if self.method == "POST" and self.path in ("/users", "/alerts/patients/{patient_id}/overrides"):
             return 201
         if self.method == "POST":
             return 204
@@ -83,6 +95,8 @@ class RouteCase:
             return {"email": f"{n}@example.org", "display_name": n, "role": "clinician", "password": "p" * 16}
         if self.path.endswith("/snooze"):
             return {"minutes": 30}
+        if self.path.endswith("/overrides"):
+            return {"rule_id": "BP-C1", "params": {"sys_ge": 190}, "reason": "baseline in the 170s"}
         return {"note": None}
 
     def prepare(self, db: Conn, practice: Practice) -> tuple[str, dict[str, Any] | None]:
