@@ -72,20 +72,22 @@ def build_router(
     database_url: str,
     actor: Callable[..., Actor],
     clock: Callable[[], datetime] | None = None,
-    connection: Callable[[], AbstractContextManager[Any]] | None = None,
+    connection: Callable[[Actor], AbstractContextManager[Any]] | None = None,
 ) -> APIRouter:
-    """``connection`` lends a connection per request (the API passes its pool's, which commits on a
-    normal exit); without it each request opens one, which costs a server process per request."""
+    """``connection`` lends a connection per request for the given actor (the API passes one that runs a
+    transaction as its row-level-security role scoped to the actor's practice, and commits on a normal
+    exit); without it each request opens one as the connecting role, which costs a server process per
+    request."""
     now = clock or (lambda: datetime.now(UTC))
     router = APIRouter(prefix="/alerts", tags=["alerts"])
 
-    def open_connection() -> AbstractContextManager[Any]:
+    def open_connection(who: Actor) -> AbstractContextManager[Any]:
         if connection is not None:
-            return connection()
+            return connection(who)
         return connect(database_url, application_name="carehub-api-alerts", autocommit=True)
 
-    def run(fn: Callable[[Any], T]) -> T:
-        with open_connection() as conn:
+    def run(who: Actor, fn: Callable[[Any], T]) -> T:
+        with open_connection(who) as conn:
             try:
                 return fn(conn)
             except (service.AlertNotFound, service.PatientNotFound) as exc:
@@ -99,7 +101,7 @@ def build_router(
 
     @router.get("")
     def list_alerts(who: Annotated[Actor, Depends(actor)]) -> list[AlertOut]:
-        with open_connection() as conn:
+        with open_connection(who) as conn:
             # from_attributes, not asdict(): asdict deep-copies each row and cost 30 µs an alert
             return [
                 AlertOut.model_validate(r, from_attributes=True) for r in service.list_alerts(conn, who.practice_id)
@@ -121,27 +123,31 @@ def build_router(
 
     @router.post("/{alert_id}/acknowledge", status_code=204)
     def acknowledge(alert_id: UUID, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
-        run(lambda c: service.acknowledge(c, who.practice_id, str(alert_id), by=who.user_id, at=now(), note=body.note))
+        run(
+            who,
+            lambda c: service.acknowledge(c, who.practice_id, str(alert_id), by=who.user_id, at=now(), note=body.note),
+        )
 
     @router.post("/{alert_id}/resolve", status_code=204)
     def resolve(alert_id: UUID, body: NoteBody, who: Annotated[Actor, Depends(actor)]) -> None:
-        run(lambda c: service.resolve(c, who.practice_id, str(alert_id), by=who.user_id, at=now(), note=body.note))
+        run(who, lambda c: service.resolve(c, who.practice_id, str(alert_id), by=who.user_id, at=now(), note=body.note))
 
     @router.post("/{alert_id}/snooze", status_code=204)
     def snooze(alert_id: UUID, body: SnoozeBody, who: Annotated[Actor, Depends(actor)]) -> None:
         at = now()
         until = at + timedelta(minutes=body.minutes)
-        run(lambda c: service.snooze(c, who.practice_id, str(alert_id), by=who.user_id, at=at, until=until))
+        run(who, lambda c: service.snooze(c, who.practice_id, str(alert_id), by=who.user_id, at=at, until=until))
 
     @router.get("/patients/{patient_id}/overrides")
     def list_overrides(patient_id: UUID, who: Annotated[Actor, Depends(actor)]) -> list[service.OverrideRow]:
-        return run(lambda c: service.list_overrides(c, who.practice_id, str(patient_id)))
+        return run(who, lambda c: service.list_overrides(c, who.practice_id, str(patient_id)))
 
     @router.post("/patients/{patient_id}/overrides", status_code=201)
     def set_override(patient_id: UUID, body: OverrideBody, who: Annotated[Actor, Depends(actor)]) -> OverrideSet:
         """OVR-1..3: only a physician, QHP or nurse (the user's credential) may; the previous value,
         author, time and reason are kept with the new version."""
         version = run(
+            who,
             lambda c: service.set_override(
                 c,
                 who.practice_id,
@@ -152,7 +158,7 @@ def build_router(
                 reason=body.reason,
                 at=now(),
                 expires_at=body.expires_at,
-            )
+            ),
         )
         return OverrideSet(version=version)
 

@@ -6,6 +6,7 @@ row (alerts are patient data), naming the alert's patient where the route is abo
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,7 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from alerts.http import Actor, build_router
 from api.permissions import Permission, requires
-from api.scope import Conn, Scope, authorize
+from api.scope import Conn, Scope, authorize, practice_transaction
 
 _ACTIONS = {
     "/alerts": "alerts.list",
@@ -58,9 +59,14 @@ def audit_alert_request(
 def mount_alerts(
     app: FastAPI, database_url: str, pool: ConnectionPool[Conn], clock: Callable[[], datetime]
 ) -> APIRouter:
-    # The list and lifecycle routes borrow the API's pooled connections; the stream keeps its own
-    # LISTEN connection for as long as a client follows it.
-    router = build_router(database_url, alerts_actor, clock, connection=pool.connection)
+    # The list, lifecycle and override routes borrow the API's pooled connections, each request in one
+    # transaction as carehub_api scoped to the actor's practice, so row-level security confines them as
+    # it does every other route; the stream keeps its own LISTEN connection for as long as a client
+    # follows it.
+    def practice_connection(who: Actor) -> AbstractContextManager[Conn]:
+        return practice_transaction(pool, UUID(who.practice_id), UUID(who.user_id))
+
+    router = build_router(database_url, alerts_actor, clock, connection=practice_connection)
     for route in router.routes:
         methods: Any = getattr(route, "methods", set())
         permission = Permission.ALERTS_READ if methods <= {"GET", "HEAD"} else Permission.ALERTS_MANAGE

@@ -182,3 +182,24 @@ def test_role_creation_is_idempotent_across_databases(db: Conn) -> None:
     # guarded block is a no-op, never "role already exists".
     db.execute(_role_block("carehub_api"))
     assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'carehub_api'").fetchone() == (1,)
+
+
+def test_the_alerts_service_under_the_api_role_sees_only_its_practice_even_when_asked_for_another(
+    db: Conn, two_practices: World
+) -> None:
+    """The alerts routes run alerts.service in the API's practice transaction (migration 0406): a call
+    that names the other practice finds nothing, and an alert's attached readings follow its alert."""
+    from alerts import service
+
+    a, b = two_practices.a, two_practices.b
+    alert_b = db.execute("SELECT id FROM alerts WHERE practice_id = %s LIMIT 1", (b.id,)).fetchone()
+    assert alert_b is not None
+    db.execute("INSERT INTO alert_readings (alert_id, reading_id) VALUES (%s, gen_random_uuid())", (alert_b[0],))
+    with as_api(db, a.id):
+        assert service.list_alerts(db, str(b.id)) == []
+        own = service.list_alerts(db, str(a.id))
+        assert own
+        assert {x.practice_id for x in own} == {str(a.id)}
+        assert db.execute("SELECT count(*) FROM alert_readings").fetchone() == (0,)
+    with as_api(db, b.id):
+        assert db.execute("SELECT count(*) FROM alert_readings").fetchone() == (1,)
