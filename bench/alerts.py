@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -41,11 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts.http import Actor, build_router
 from alerts.store import STREAM_CHANNEL
-from carehub.local_services import IngestProcess, MosquittoBroker, find_mosquitto, free_port
+from carehub.local_services import IngestProcess, free_port
 from core.db import connect, create_database, drop_database, with_database
-from core.migrate import migrate
-from firmware_sim.fleet import seed_fleet
-from provisioning import registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loader import load_bench
@@ -193,15 +188,7 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     return to_commit, to_sse, len(observed.published)
 
 
-def seed_template(admin_url: str, name: str, hubs: int, tag: str) -> tuple[Any, list[Any]]:
-    """A migrated database with one practice and ``hubs`` simulated homes: (practice id, fleet)."""
-    create_database(admin_url, name)
-    with connect(with_database(admin_url, name), application_name="bench", autocommit=True) as conn:
-        migrate(conn)
-        practice = registry.create_practice(conn, name="Bench", time_zone="America/New_York")
-        fleet = seed_fleet(conn, practice_id=practice, hubs=hubs, devices_per_hub=4,
-                           assigned_from=datetime.now(UTC) - timedelta(days=31), tag=tag)  # fmt: skip
-    return practice, fleet
+seed_template = ib.seed_template
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,18 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=None, help="steady load in msgs/s (default: half the measured 'on' rate)"
     )
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("CAREHUB_BENCH_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"),
-    )
+    ib.add_admin_url_argument(parser)
     args = parser.parse_args(argv)
     say(f"seed {args.seed}; {args.messages} messages from {args.hubs} hubs")
-    binary = find_mosquitto()
-    if binary is None:
-        raise SystemExit("mosquitto is needed (make bench installs it, or apt-get install mosquitto)")
-    workdir = Path(tempfile.mkdtemp(prefix="carehub-bench-alerts-"))
-    broker = MosquittoBroker(binary, workdir / "broker")
-    broker.start()
+    workdir, broker = ib.start_broker("carehub-bench-alerts-")
     template = f"carehub_bench_alerts_{secrets.token_hex(3)}"
     databases = [template]
     try:

@@ -76,16 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--profile", help="write a cProfile of the evaluation-on rounds to this file")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("CAREHUB_BENCH_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"),
-    )
+    ib.add_admin_url_argument(parser)
     args = parser.parse_args(argv)
     say(f"seed {args.seed}; {args.messages} messages from {args.hubs} hubs, {args.batch} per transaction")
     template = f"carehub_bench_hook_{secrets.token_hex(3)}"
     databases = [template]
     try:
-        _, fleet = alerts_bench.seed_template(args.admin_url, template, args.hubs, "hook")
+        _, fleet = ib.seed_template(args.admin_url, template, args.hubs, "hook")
         stream = ib.record_stream(fleet, args.messages, args.seed)
         now = datetime.now(UTC)
         limits = ValidationLimits()

@@ -496,6 +496,42 @@ def carehub_ingest(
 # ---------------------------------------------------------------------------------------- main
 
 
+def add_admin_url_argument(parser: argparse.ArgumentParser) -> None:
+    """``--admin-url``: the PostgreSQL server the benchmark creates its databases on."""
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("CAREHUB_BENCH_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"),
+    )
+
+
+def start_broker(prefix: str) -> tuple[Path, MosquittoBroker]:
+    """A private Mosquitto in a fresh work directory: (work directory, started broker)."""
+    binary = find_mosquitto()
+    if binary is None:
+        raise SystemExit("mosquitto is needed (make bench installs it, or apt-get install mosquitto)")
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    broker = MosquittoBroker(binary, workdir / "broker")
+    broker.start()
+    return workdir, broker
+
+
+def seed_template(admin_url: str, name: str, hubs: int, tag: str) -> tuple[Any, list[SimHub]]:
+    """A migrated database with one practice and ``hubs`` simulated homes: (practice id, fleet)."""
+    create_database(admin_url, name)
+    with connect(with_database(admin_url, name), application_name="bench", autocommit=True) as conn:
+        migrate(conn)
+        practice = registry.create_practice(conn, name="Bench", time_zone="America/New_York")
+        fleet = seed_fleet(
+            conn,
+            practice_id=practice,
+            hubs=hubs,
+            devices_per_hub=4,
+            assigned_from=datetime.now(UTC) - timedelta(days=31),
+            tag=tag,
+        )
+    return practice, fleet
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=30000)
@@ -514,34 +550,15 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="comma-separated subset of a1,a2,b,c1,c2,c1e to run (ratios need a1, a2 and b); default all",
     )
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get("CAREHUB_BENCH_DATABASE_URL", "postgresql://postgres@localhost:5432/postgres"),
-    )
+    add_admin_url_argument(parser)
     args = parser.parse_args(argv)
     say(f"seed {args.seed}; {args.messages} messages from {args.hubs} hubs")
-    binary = find_mosquitto()
-    if binary is None:
-        raise SystemExit("mosquitto is needed (make bench installs it, or apt-get install mosquitto)")
-    workdir = Path(tempfile.mkdtemp(prefix="carehub-bench-"))
-    broker = MosquittoBroker(binary, workdir / "broker")
-    broker.start()
+    workdir, broker = start_broker("carehub-bench-")
     template = f"carehub_bench_{secrets.token_hex(3)}"
     databases = [template]
     try:
         say("seeding the template database…")
-        create_database(args.admin_url, template)
-        with connect(with_database(args.admin_url, template), application_name="bench", autocommit=True) as conn:
-            migrate(conn)
-            practice = registry.create_practice(conn, name="Bench", time_zone="America/New_York")
-            fleet = seed_fleet(
-                conn,
-                practice_id=practice,
-                hubs=args.hubs,
-                devices_per_hub=4,
-                assigned_from=datetime.now(UTC) - timedelta(days=31),
-                tag="bench",
-            )
+        _, fleet = seed_template(args.admin_url, template, args.hubs, "bench")
         say("recording the stream…")
         stream = record_stream(fleet, args.messages, args.seed)
         sizes = [len(json.loads(p)["readings"]) for _, p in stream.messages]
