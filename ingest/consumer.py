@@ -16,10 +16,8 @@ paho runs its network loop on its own thread; callbacks only enqueue and update 
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import queue
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from core.mqtt_client import BulkClient, shutdown_socket
 from core.topics import HubTopic, Topics
 from ingest.metrics import IngestMetrics
 from ingest.settings import IngestSettings
@@ -81,7 +80,7 @@ class MqttConsumer:
         self.client_id = f"carehub-ingest-{settings.ingest_worker_id}"
         v5 = settings.mqtt_protocol == "5"
         self._v5 = v5
-        self._client = mqtt.Client(
+        self._client = BulkClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -150,10 +149,7 @@ class MqttConsumer:
     def reconnect(self) -> None:
         """Break the connection; paho's own thread notices and reconnects with the persistent
         session, and the broker resends every message this worker has not acknowledged."""
-        sock = self._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        shutdown_socket(self._client)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish at QoS 1 now, or as soon as the in-flight window has room; never blocks."""

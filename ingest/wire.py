@@ -200,13 +200,29 @@ class FastReadingsEnvelope(msgspec.Struct, frozen=True):
 _FAST_DECODER = msgspec.json.Decoder(FastReadingsEnvelope)
 # msgspec rounds a time with more than six fractional digits to the nearest microsecond, pydantic
 # truncates it; such a payload (never sent by a carehub hub) takes the pydantic path.
-_SUB_MICROSECOND_TIME = re.compile(rb"[0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]{7}")  # hh:mm:ss.fffffff
+# The search starts at a literal ":" (``re`` scans for it quickly), so it costs about a seventh of
+# the whole ``hh:mm:ss.fffffff`` pattern; a match is then checked for the "hh:" before it.
+_SECONDS_WITH_SEVEN_DIGITS = re.compile(rb":[0-9]{2}[.,][0-9]{7}")  # :ss.fffffff
+_DIGITS = frozenset(b"0123456789")
+
+
+def has_sub_microsecond_time(payload: bytes) -> bool:
+    """True when the payload holds a time of day ``hh:mm:ss`` with more than six fractional digits."""
+    for match in _SECONDS_WITH_SEVEN_DIGITS.finditer(payload):
+        start = match.start()
+        if (
+            start >= 5
+            and payload[start - 3] == 0x3A
+            and all(payload[i] in _DIGITS for i in (start - 5, start - 4, start - 2, start - 1))
+        ):
+            return True
+    return False
 
 
 def decode_fast(payload: bytes) -> FastReadingsEnvelope | None:
     """A well-formed ``up/readings`` payload as structs, or None when the pydantic models must judge
     it (malformed, or outside what the fast path is known to read exactly as they do)."""
-    if _SUB_MICROSECOND_TIME.search(payload) is not None:
+    if has_sub_microsecond_time(payload):
         return None
     try:
         return _FAST_DECODER.decode(payload)

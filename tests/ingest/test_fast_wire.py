@@ -7,6 +7,7 @@ wrong kind, non-finite literals) are pinned by name."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.validation import ParsedMessage, PayloadReading, canonical_json, parse_readings_message
-from ingest.wire import decode_fast
+from ingest.wire import decode_fast, has_sub_microsecond_time
 from tests.ingest.test_validation import LIMITS, NOW, TOPIC, TOPICS, bp, message
 
 
@@ -213,3 +214,29 @@ def test_a_value_with_many_decimals_stays_on_the_fast_path() -> None:
     payload = json.dumps({"batch_id": "B-1", "readings": [bp(observations=observations)]}, separators=(",", ":"))
     assert decode_fast(payload.encode()) is not None
     both_paths(payload.encode())
+
+
+_FULL_TIME_PATTERN = re.compile(rb"[0-9]{2}:[0-9]{2}:[0-9]{2}[.,][0-9]{7}")
+
+
+@settings(max_examples=2000)
+@given(st.binary(max_size=48) | st.text(alphabet='0123456789:.,Tz"', max_size=48).map(str.encode))
+def test_the_quick_time_check_finds_exactly_what_the_full_pattern_finds(payload: bytes) -> None:
+    # has_sub_microsecond_time starts its search at a literal ":" (seven times cheaper per payload)
+    # and must send to pydantic exactly the payloads the hh:mm:ss.fffffff pattern would.
+    assert has_sub_microsecond_time(payload) is (_FULL_TIME_PATTERN.search(payload) is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"2026-12-03T10:00:00.1234567Z"', True),
+        ('"12:34:56,1234567"', True),
+        ('"2026-12-03T10:00:00.123456Z"', False),
+        ('"value":12.1234567', False),
+        ('"x:00:00.1234567"', False),
+        ('"a":00.1234567,"t":"10:00:00.12345678"', True),
+    ],
+)
+def test_sub_microsecond_times_by_example(text: str, expected: bool) -> None:
+    assert has_sub_microsecond_time(text.encode()) is expected
