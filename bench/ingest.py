@@ -226,10 +226,15 @@ class Result:
     rows: int
     rss_mb: float | None = None
     cpu_s: float | None = None  # CPU time the contender's own process(es) used while measured
+    db_cpu_s: float | None = None  # CPU time its PostgreSQL backends used while measured
 
     @property
     def cpu_us_per_reading(self) -> float | None:
         return None if self.cpu_s is None else self.cpu_s / self.readings * 1e6
+
+    @property
+    def db_cpu_us_per_reading(self) -> float | None:
+        return None if self.db_cpu_s is None else self.db_cpu_s / self.readings * 1e6
 
     @property
     def readings_per_s(self) -> float:
@@ -307,6 +312,8 @@ def bare_copy(url: str, stream: Stream) -> Result:
                 )
             )
     with connect(url, application_name="bench-copy") as conn:
+        backend = [conn.info.backend_pid]
+        db_cpu_before = backend_cpu_seconds(backend)
         started = time.perf_counter()
         for start in range(0, len(rows), 1000):
             with (
@@ -335,8 +342,9 @@ def bare_copy(url: str, stream: Stream) -> Result:
                     copy.write_row(row)
             conn.commit()
         elapsed = time.perf_counter() - started
+        db_cpu = cpu_between(db_cpu_before, backend_cpu_seconds(backend))
     per_reading = stream.rows / stream.readings
-    return Result("a2 bare COPY (unique key)", elapsed, round(len(rows) / per_reading), len(rows))
+    return Result("a2 bare COPY (unique key)", elapsed, round(len(rows) / per_reading), len(rows), db_cpu_s=db_cpu)
 
 
 NAIVE_INSERT = """
@@ -355,6 +363,8 @@ def naive_subscriber(port: int, url: str, stream: Stream, n_messages: int) -> Re
     create_session(port, client_id, f"{TOPIC_ROOT}/hub/+/up/readings")
     publish_all(port, messages)
     conn = connect(url, application_name="bench-naive", autocommit=True)
+    backend = [conn.info.backend_pid]
+    db_cpu_before = backend_cpu_seconds(backend)
     count = [0, 0, 0]
     done = threading.Event()
 
@@ -386,8 +396,9 @@ def naive_subscriber(port: int, url: str, stream: Stream, n_messages: int) -> Re
             done.set()
 
     elapsed = drain_session(port, client_id, on_message, done, 900, "naive subscriber")
+    db_cpu = cpu_between(db_cpu_before, backend_cpu_seconds(backend))
     conn.close()
-    return Result("b  naive subscriber (row by row, autocommit)", elapsed, count[1], count[2])
+    return Result("b  naive subscriber (row by row, autocommit)", elapsed, count[1], count[2], db_cpu_s=db_cpu)
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -410,6 +421,28 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (``/proc/<pid>/stat`` fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(pids: list[int]) -> float | None:
+    """CPU time of PostgreSQL backends so far, when the server runs on this machine and its
+    processes are readable (None otherwise: the column stays empty)."""
+    try:
+        return sum(cpu_seconds(pid) for pid in pids)
+    except OSError:
+        return None
+
+
+def backend_pids(url: str, application_prefix: str) -> list[int]:
+    """The server processes of the connections whose application_name starts with the prefix."""
+    with connect(url, application_name="bench-probe", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE starts_with(application_name, %s)", (application_prefix,)
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def cpu_between(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 def carehub_ingest(
@@ -459,12 +492,16 @@ def carehub_ingest(
     # so process start-up (interpreter, imports, connections) is not counted against ingest.
     first: tuple[float, float] | None = None
     cpu_at_first = 0.0
+    backends: list[int] = []
+    db_cpu_at_first: float | None = None
     last_report = time.perf_counter()
     while (done := processed()) < target:
         now = time.perf_counter()
         if first is None and done >= target * 0.01:
             first = (now, done)
             cpu_at_first = sum(cpu_seconds(w.process.pid) for w in running)
+            backends = [pid for name in names for pid in backend_pids(url, f"carehub-ingest-{name}-")]
+            db_cpu_at_first = backend_cpu_seconds(backends)
         if now - last_report > 2:
             say(f"    … {done:,.0f} of {target:,} readings processed")
             last_report = now
@@ -483,6 +520,8 @@ def carehub_ingest(
     # CPU per reading is what a loaded machine changes least: it says where ingest stands even
     # when other processes take the cores (elapsed time then grows, CPU time hardly does).
     cpu = (sum(cpu_seconds(w.process.pid) for w in running) - cpu_at_first) * target / measured
+    db_cpu = cpu_between(db_cpu_at_first, backend_cpu_seconds(backends))
+    db_cpu = None if db_cpu is None else db_cpu * target / measured
     for w in running:
         w.stop()
     for name in names:
@@ -490,7 +529,7 @@ def carehub_ingest(
     peak = max((r for r in rss if r is not None), default=None)
     alerts = "alert evaluation on" if (extra_env or {}).get("CAREHUB_ALERTS_EVALUATE") == "true" else "ingest alone"
     label = f"c  carehub ingest, {workers} worker{'s' if workers > 1 else ''} ({alerts})"
-    return Result(label, elapsed, target, rows, peak, cpu)
+    return Result(label, elapsed, target, rows, peak, cpu, db_cpu)
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -594,11 +633,20 @@ def main(argv: list[str] | None = None) -> int:
             r = results[key]
             say(f"  {r.name}: {r.readings_per_s:,.0f} readings/s, {r.rows_per_s:,.0f} rows/s ({r.elapsed_s:.2f} s)")
         say("")
-        say(f"{'contender':<58} {'readings/s':>11} {'rows/s':>10} {'peak RSS':>9} {'CPU/reading':>12}")
+        say(
+            f"{'contender':<58} {'readings/s':>11} {'rows/s':>10} {'peak RSS':>9} {'CPU/reading':>12}"
+            f" {'DB CPU/reading':>15}"
+        )
         for r in results.values():
             rss = f"{r.rss_mb:.0f} MB" if r.rss_mb else ""
             cpu = f"{r.cpu_us_per_reading:.1f} us" if r.cpu_us_per_reading is not None else ""
-            say(f"{r.name:<58} {r.readings_per_s:>11,.0f} {r.rows_per_s:>10,.0f} {rss:>9} {cpu:>12}")
+            db_cpu = f"{r.db_cpu_us_per_reading:.1f} us" if r.db_cpu_us_per_reading is not None else ""
+            say(f"{r.name:<58} {r.readings_per_s:>11,.0f} {r.rows_per_s:>10,.0f} {rss:>9} {cpu:>12} {db_cpu:>15}")
+        say(
+            "CPU/reading: the ingest process(es); DB CPU/reading: the contender's PostgreSQL backends "
+            "(this machine has "
+            f"{os.cpu_count()} cores for the broker, the database and the contender together)"
+        )
         say("")
         if not {"a1", "a2", "b"} <= results.keys():
             return 0

@@ -17,9 +17,14 @@ and a QoS 1 ``down/readings/ack``) those calls were a sixth of the ingest proces
   selects for writability exactly as it does for paho's own queue); the buffer is bounded and
   closing the socket flushes it first, so a DISCONNECT still reaches the broker;
 - a thread that queues a packet while a wake-up byte is already on its way sends no second one;
-- the two packets a QoS 1 stream is made of are decoded directly when they have their common
-  shape: an MQTT 5 PUBLISH at QoS 1 with no properties, and a PUBACK of two bytes (success); any
-  other shape, or a client with paho logging on, takes paho's own decoder.
+- the packets a QoS 1 stream is made of take a direct path when they have their common shape:
+  an incoming MQTT 5 PUBLISH at QoS 1 with no properties, a PUBACK of two to four bytes (a
+  reason code, no properties), and an outgoing QoS 1 publish without properties on a client with
+  no in-flight or queue limits of paho's own. paho built two ``Properties`` objects (each fills
+  two dictionaries of every property name) and two ``threading.Condition`` per message; here an
+  incoming message shares one empty ``Properties`` and a placeholder ``info`` (nobody waits on a
+  received message), and an outgoing one gets its condition only if someone waits for it. Any
+  other shape, or a client with paho logging on, takes paho's own code.
 
 Nothing about sessions, acknowledgements or ordering changes: the bytes on the wire are the same,
 only grouped. Written against paho-mqtt 2.2 (pinned in ``constraints.txt``); the private methods it
@@ -43,10 +48,65 @@ WRITE_LIMIT = 1 << 20  # bytes held for the next flush before paho is told to wa
 PACKETS_PER_READ = 1000  # complete packets handled from the buffer before the loop runs again
 CLOSE_FLUSH_TIMEOUT_S = 1.0
 
-# Handed to every on_publish callback for a bare PUBACK (success, no properties): shared, so a
-# callback must not modify them.
-PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)
+# Shared by every message and acknowledgement that has none: callbacks must not modify them.
 NO_PUBACK_PROPERTIES = Properties(PacketTypes.PUBACK)  # type: ignore[no-untyped-call]
+NO_PUBLISH_PROPERTIES = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+_PUBACK_REASONS: dict[int, ReasonCode] = {}
+
+
+def _puback_reason(code: int) -> ReasonCode:
+    reason = _PUBACK_REASONS.get(code)
+    if reason is None:
+        reason = _PUBACK_REASONS[code] = ReasonCode(PacketTypes.PUBACK, identifier=code)
+    return reason
+
+
+class LazyMessageInfo(mqtt.MQTTMessageInfo):
+    """``MQTTMessageInfo`` whose condition variable is made only when a thread waits on it."""
+
+    _creation = threading.Lock()
+
+    def __init__(self, mid: int) -> None:  # paho's __init__ makes the Condition: not called
+        self.mid = mid
+        self._published = False
+        self.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        self._iterpos = 0
+        self._lazy_condition: threading.Condition | None = None
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        with LazyMessageInfo._creation:
+            if self._lazy_condition is None:
+                self._lazy_condition = threading.Condition()
+            return self._lazy_condition
+
+    def _set_as_published(self) -> None:
+        with LazyMessageInfo._creation:
+            condition = self._lazy_condition
+            if condition is None:  # nobody waits: a waiter arriving later sees the flag first
+                self._published = True
+                return
+        with condition:
+            self._published = True
+            condition.notify()
+
+
+_RECEIVED_INFO = LazyMessageInfo(0)  # the ``info`` of every received message: only sent ones use it
+
+
+def _received_message(mid: int, topic: bytes, payload: bytes, *, dup: bool, retain: bool) -> mqtt.MQTTMessage:
+    message: mqtt.MQTTMessage = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
+    message.timestamp = mqtt.time_func()
+    message.state = mqtt.mqtt_ms_invalid
+    message.dup = dup
+    message.mid = mid
+    message._topic = topic
+    message.payload = payload
+    message.qos = 1
+    message.retain = retain
+    message.info = _RECEIVED_INFO
+    message.properties = NO_PUBLISH_PROPERTIES
+    return message
 
 
 class BufferedSocket:
@@ -205,13 +265,13 @@ class BulkClient(mqtt.Client):
         if topic_end == 2 or len(packet) < topic_end + 3 or packet[topic_end + 2] != 0:
             return super()._handle_publish()  # a topic alias, properties, or a malformed packet
         mid = (packet[topic_end] << 8) | packet[topic_end + 1]
-        message = mqtt.MQTTMessage(mid=mid, topic=bytes(packet[2:topic_end]))
-        message.dup = bool(header & 0x08)
-        message.qos = 1
-        message.retain = bool(header & 0x01)
-        message.properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        message.payload = bytes(packet[topic_end + 3 :])
-        message.timestamp = mqtt.time_func()
+        message = _received_message(
+            mid,
+            bytes(packet[2:topic_end]),
+            bytes(packet[topic_end + 3 :]),
+            dup=bool(header & 0x08),
+            retain=bool(header & 0x01),
+        )
         self._handle_on_message(message)
         if self._manual_ack:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -219,13 +279,75 @@ class BulkClient(mqtt.Client):
 
     def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
         packet = self._in_packet["packet"]
-        if cmd != "PUBACK" or len(packet) != 2 or self.on_log is not None or self._logger is not None:
+        size = len(packet)
+        if (
+            cmd != "PUBACK"
+            or not (
+                size == 2 or (self._protocol == MQTTProtocolVersion.MQTTv5 and (size == 3 or packet[3:] == b"\x00"))
+            )
+            or self.on_log is not None
+            or self._logger is not None
+        ):
             return super()._handle_pubackcomp(cmd)
         mid = (packet[0] << 8) | packet[1]
+        # two bytes: success; three: a reason code (0x10 "no matching subscribers" is common for
+        # an ack to a hub that is offline); four: a reason code and an empty property list
+        reason = _puback_reason(packet[2] if size > 2 else 0)
         with self._out_message_mutex:
             if mid in self._out_messages:
-                return self._do_on_publish(mid, PUBACK_SUCCESS, NO_PUBACK_PROPERTIES)
+                return self._do_on_publish(mid, reason, NO_PUBACK_PROPERTIES)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def publish(
+        self,
+        topic: str,
+        payload: mqtt.PayloadType = None,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> mqtt.MQTTMessageInfo:
+        """paho 2.2's ``publish`` for a QoS 1 message without properties on a client that keeps no
+        in-flight window or queue limit of its own (the caller keeps the window), with a
+        :class:`LazyMessageInfo`; everything else goes to paho unchanged."""
+        if (
+            qos != 1
+            or properties is not None
+            or self._max_inflight_messages != 0
+            or self._max_queued_messages != 0
+            or self.on_log is not None
+            or self._logger is not None
+            or not topic
+            or not isinstance(payload, (bytes, bytearray))
+        ):
+            return super().publish(topic, payload, qos, retain, properties)
+        topic_bytes = topic.encode("utf-8")
+        self._raise_for_invalid_topic(topic_bytes)
+        if len(payload) > 268435455:
+            raise ValueError("Payload too large.")
+        mid = self._mid_generate()
+        message: mqtt.MQTTMessage = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
+        message.timestamp = mqtt.time_func()
+        message.state = mqtt.mqtt_ms_wait_for_puback
+        message.dup = False
+        message.mid = mid
+        message._topic = topic_bytes
+        message.payload = payload
+        message.qos = 1
+        message.retain = retain
+        message.info = info = LazyMessageInfo(mid)
+        message.properties = None
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                info.rc = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
+                return info
+            self._out_messages[mid] = message
+            self._inflight_messages += 1
+            rc = self._send_publish(mid, topic_bytes, payload, 1, retain, False, info, None)
+            if rc == MQTTErrorCode.MQTT_ERR_NO_CONN:  # sent after the next connection is made
+                self._inflight_messages -= 1
+                message.state = mqtt.mqtt_ms_publish
+            info.rc = rc
+            return info
 
     def _packet_queue(
         self,

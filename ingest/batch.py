@@ -115,6 +115,8 @@ class BatchPlan:
     # reading -> its staged row numbers, or for an in-batch repeat the row numbers it repeats
     reading_rows: dict[ReadingRef, list[int]] = field(default_factory=dict)
     repeats: set[ReadingRef] = field(default_factory=set)
+    # per staged reading (by reading number): its rows, which are staged one after the other
+    row_spans: list[range] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ class BatchResult:
 def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
     plan = BatchPlan()
     first_row: dict[tuple[str, str, int, datetime], int] = {}
-    readings, rows, row_keys = plan.readings, plan.rows, plan.row_keys
+    readings, rows, row_keys, row_spans = plan.readings, plan.rows, plan.row_keys, plan.row_spans
     for m_index, message in enumerate(messages):
         hub_id = message.hub_id
         if message.error is not None or hub_id is None:
@@ -172,6 +174,7 @@ def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
                 row_keys.append((obs.metric, measured_at))
                 rows_of_reading.append(row_no)
             if rows_of_reading:
+                row_spans.append(range(rows_of_reading[0], rows_of_reading[-1] + 1))
                 readings.append(
                     (
                         reading_no,
@@ -224,21 +227,15 @@ def stored_readings(
     """The readings this transaction newly stored, each with only its inserted observations (the
     rows whose verdict is STORED), in staging order (what :class:`ingest.hooks.StoredReadingsHook`
     is given)."""
-    observations: dict[int, list[StoredObservation]] = {}
     build = tuple.__new__  # a NamedTuple's own __new__ is a Python function; tuple.__new__ is not
-    for row_no, (reading_no, metric, value, special, unit, _source_value, _source_unit) in enumerate(plan.rows):
-        if verdicts[row_no] is _STORED:
-            observation = build(StoredObservation, (metric, value, special, unit))
-            rows = observations.get(reading_no)
-            if rows is None:
-                observations[reading_no] = [observation]
-            else:
-                rows.append(observation)
+    all_rows = plan.rows
     stored: list[StoredReading] = []
-    for reading_no, rows in observations.items():
-        (_, hub_id, serial, reading_id, kind, measured_at, source, received_at, from_memory, flags) = plan.readings[
-            reading_no
-        ]
+    for reading, span in zip(plan.readings, plan.row_spans, strict=True):
+        # row[1:5] is (metric, value, special, unit)
+        rows = [build(StoredObservation, all_rows[i][1:5]) for i in span if verdicts[i] is _STORED]
+        if not rows:
+            continue
+        (reading_no, hub_id, serial, reading_id, kind, measured_at, source, received_at, from_memory, flags) = reading
         device_id, _kind_ok, _on_hub, patient_id, practice_id, _blocked = resolutions[reading_no]
         if device_id is None or patient_id is None or practice_id is None:
             # Rows are only inserted for fully resolved readings: a gap here is a defect, not an input.

@@ -171,19 +171,18 @@ class FastObservation(msgspec.Struct, frozen=True):
 
 
 class FastReading(msgspec.Struct, frozen=True):
+    # device_serial, device_address and flags carry patterns too, checked by decode_fast against a
+    # cache: they repeat from message to message, and msgspec runs Python's ``re`` for each one.
     reading_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-    device_serial: Annotated[str, msgspec.Meta(pattern=_end_anchored(SERIAL_PATTERN))]
+    device_serial: str
     kind: Annotated[str, msgspec.Meta(max_length=32)]
     measured_at: Annotated[datetime, msgspec.Meta(tz=True)]
     measured_at_source: MeasuredAtSource
     received_at: Annotated[datetime, msgspec.Meta(tz=True)]
     observations: Annotated[list[FastObservation], msgspec.Meta(min_length=1, max_length=MAX_OBSERVATIONS_PER_READING)]
-    device_address: Annotated[str, msgspec.Meta(pattern=_end_anchored(BLE_ADDRESS_PATTERN))] | None = None
+    device_address: str | None = None
     from_device_memory: bool = False
-    flags: Annotated[
-        list[Annotated[str, msgspec.Meta(pattern=_end_anchored(FLAG_PATTERN))]],
-        msgspec.Meta(max_length=MAX_FLAGS_PER_READING),
-    ] = []
+    flags: Annotated[list[str], msgspec.Meta(max_length=MAX_FLAGS_PER_READING)] = []
     user_index: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
     battery_pct: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
 
@@ -219,12 +218,46 @@ def has_sub_microsecond_time(payload: bytes) -> bool:
     return False
 
 
+class _PatternCache:
+    """Whether a string matches a pattern (``re.search``, as msgspec applies ``Meta(pattern=…)``),
+    remembered: a hub's serials, addresses and flags repeat in every message it sends."""
+
+    __slots__ = ("_known", "_limit", "_search")
+
+    def __init__(self, pattern: str, limit: int = 100_000) -> None:
+        self._search = re.compile(pattern).search
+        self._known: dict[str, bool] = {}
+        self._limit = limit
+
+    def __call__(self, text: str) -> bool:
+        known = self._known.get(text)
+        if known is None:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            known = self._known[text] = self._search(text) is not None
+        return known
+
+
+_SERIAL_OK = _PatternCache(_end_anchored(SERIAL_PATTERN))
+_ADDRESS_OK = _PatternCache(_end_anchored(BLE_ADDRESS_PATTERN))
+_FLAG_OK = _PatternCache(_end_anchored(FLAG_PATTERN))
+
+
 def decode_fast(payload: bytes) -> FastReadingsEnvelope | None:
     """A well-formed ``up/readings`` payload as structs, or None when the pydantic models must judge
     it (malformed, or outside what the fast path is known to read exactly as they do)."""
     if has_sub_microsecond_time(payload):
         return None
     try:
-        return _FAST_DECODER.decode(payload)
+        envelope = _FAST_DECODER.decode(payload)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
+    serial_ok, address_ok, flag_ok = _SERIAL_OK, _ADDRESS_OK, _FLAG_OK
+    for reading in envelope.readings:
+        address = reading.device_address
+        if not serial_ok(reading.device_serial) or (address is not None and not address_ok(address)):
+            return None
+        for flag in reading.flags:
+            if not flag_ok(flag):
+                return None
+    return envelope

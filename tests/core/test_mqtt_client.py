@@ -15,6 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from carehub.local_services import MosquittoBroker
 from core.mqtt_client import READ_CHUNK, BufferedSocket, BulkClient, shutdown_socket
@@ -114,9 +115,12 @@ def test_every_shape_of_message_arrives_in_order_and_acks_flow_both_ways(
             )
         client.ack(message.mid, message.qos)
 
-    def on_publish(client: mqtt.Client, userdata: object, mid: int, reason: object, properties: object) -> None:
+    reasons: list[str] = []
+
+    def on_publish(client: mqtt.Client, userdata: object, mid: int, reason: ReasonCode, properties: object) -> None:
         with lock:
             published.append(mid)
+            reasons.append(str(reason))
 
     subscribed = threading.Event()
     sub.on_message = on_message
@@ -156,10 +160,20 @@ def test_every_shape_of_message_arrives_in_order_and_acks_flow_both_ways(
     assert len(received) == len(expected)
 
     # the other direction: QoS 1 publishes from a thread that is not the network loop
-    results = [sub.publish(f"{topic_root}/down/ack/{i}", b"ack", qos=1) for i in range(3000)]
+    results = [sub.publish(f"nobody/{topic_root}/ack/{i}", b"ack", qos=1) for i in range(3000)]
+    for result in results[::500]:
+        result.wait_for_publish(10)  # a waiter on the lazily made condition is woken
     _wait(lambda: len(published) == 3000)
     assert sorted(published) == sorted(r.mid for r in results)
     assert all(r.is_published() for r in results)
+    # nobody subscribes to the ack topics: the broker answers with reason code 0x10, passed on as is
+    assert set(reasons) == {"No matching subscribers"}
+    got = threading.Event()
+    sub.message_callback_add(f"{topic_root}/echo", lambda *args: got.set())
+    sub.publish(f"{topic_root}/echo", b"x", qos=1).wait_for_publish(10)  # a subscriber: success
+    assert got.wait(10)
+    _wait(lambda: len(reasons) == 3001)
+    assert reasons[-1] == "Success"
     pub.disconnect()
     pub.loop_stop()
     sub.disconnect()
