@@ -38,7 +38,7 @@ import threading
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MessageState, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -94,18 +94,30 @@ class LazyMessageInfo(mqtt.MQTTMessageInfo):
 _RECEIVED_INFO = LazyMessageInfo(0)  # the ``info`` of every received message: only sent ones use it
 
 
-def _received_message(mid: int, topic: bytes, payload: bytes, *, dup: bool, retain: bool) -> mqtt.MQTTMessage:
+def _qos1_message(
+    mid: int,
+    topic: bytes,
+    payload: bytes | bytearray,
+    *,
+    state: MessageState,
+    dup: bool,
+    retain: bool,
+    info: mqtt.MQTTMessageInfo,
+    properties: Properties | None,
+) -> mqtt.MQTTMessage:
+    """An ``MQTTMessage`` with every attribute paho's constructor sets, without that constructor
+    (which makes an ``MQTTMessageInfo`` and its ``threading.Condition``)."""
     message: mqtt.MQTTMessage = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
     message.timestamp = mqtt.time_func()
-    message.state = mqtt.mqtt_ms_invalid
+    message.state = state
     message.dup = dup
     message.mid = mid
     message._topic = topic
     message.payload = payload
     message.qos = 1
     message.retain = retain
-    message.info = _RECEIVED_INFO
-    message.properties = NO_PUBLISH_PROPERTIES
+    message.info = info
+    message.properties = properties
     return message
 
 
@@ -265,12 +277,15 @@ class BulkClient(mqtt.Client):
         if topic_end == 2 or len(packet) < topic_end + 3 or packet[topic_end + 2] != 0:
             return super()._handle_publish()  # a topic alias, properties, or a malformed packet
         mid = (packet[topic_end] << 8) | packet[topic_end + 1]
-        message = _received_message(
+        message = _qos1_message(
             mid,
             bytes(packet[2:topic_end]),
             bytes(packet[topic_end + 3 :]),
+            state=mqtt.mqtt_ms_invalid,
             dup=bool(header & 0x08),
             retain=bool(header & 0x01),
+            info=_RECEIVED_INFO,
+            properties=NO_PUBLISH_PROPERTIES,
         )
         self._handle_on_message(message)
         if self._manual_ack:
@@ -325,17 +340,17 @@ class BulkClient(mqtt.Client):
         if len(payload) > 268435455:
             raise ValueError("Payload too large.")
         mid = self._mid_generate()
-        message: mqtt.MQTTMessage = mqtt.MQTTMessage.__new__(mqtt.MQTTMessage)
-        message.timestamp = mqtt.time_func()
-        message.state = mqtt.mqtt_ms_wait_for_puback
-        message.dup = False
-        message.mid = mid
-        message._topic = topic_bytes
-        message.payload = payload
-        message.qos = 1
-        message.retain = retain
-        message.info = info = LazyMessageInfo(mid)
-        message.properties = None
+        info = LazyMessageInfo(mid)
+        message = _qos1_message(
+            mid,
+            topic_bytes,
+            payload,
+            state=mqtt.mqtt_ms_wait_for_puback,
+            dup=False,
+            retain=retain,
+            info=info,
+            properties=None,
+        )
         with self._out_message_mutex:
             if mid in self._out_messages:
                 info.rc = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
