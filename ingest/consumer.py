@@ -20,9 +20,8 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -40,8 +39,7 @@ from ingest.validation import ParsedMessage
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
+class InboundMessage(NamedTuple):  # one per message: a NamedTuple is built several times faster
     topic: str
     payload: bytes
     mid: int

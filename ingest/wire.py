@@ -88,6 +88,9 @@ class RejectedId:
     reason: str
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
 @dataclass(frozen=True, slots=True)
 class ReadingsAck:
     """``down/readings/ack``: sent after the database commit. Every reading id of the batch that
@@ -110,7 +113,7 @@ class ReadingsAck:
         }
         if self.error is not None:
             body["error"] = self.error
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _ENCODE(body)  # compact, keys in this order (UTF-8 rather than \u escapes)
 
     @classmethod
     def from_json(cls, payload: bytes) -> ReadingsAck:
