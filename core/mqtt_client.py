@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MessageState, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -226,6 +227,58 @@ class BulkClient(mqtt.Client):
     def _buffered_socket(self) -> BufferedSocket | None:
         sock = self._sock
         return sock if isinstance(sock, BufferedSocket) else None
+
+    def _packet_read(self) -> MQTTErrorCode:
+        """A packet that lies whole in the read buffer is cut out of it in one step (paho reads the
+        fixed header, each length byte and the body with separate calls); anything else, including
+        a packet paho has started reading, goes to paho's own reader."""
+        sock = self._buffered_socket()
+        if sock is None or self._in_packet["command"] != 0:
+            return super()._packet_read()
+        buf = sock._rbuf
+        start = sock._rpos
+        size = len(buf)
+        index = start + 1
+        length = 0
+        shift = 0
+        while True:  # remaining length: at most four bytes of seven bits each
+            if index >= size or shift > 21:
+                return super()._packet_read()
+            byte = buf[index]
+            index += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        end = index + length
+        if end > size:
+            return super()._packet_read()
+        if end == size:
+            sock._rbuf = b""
+            sock._rpos = 0
+        else:
+            sock._rpos = end
+        self._in_packet["command"] = buf[start]
+        self._in_packet["packet"] = bytearray(buf[index:end])
+        self._in_packet["remaining_length"] = length
+        self._in_packet["have_remaining"] = 1
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket:
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = {
+            "command": 0,
+            "have_remaining": 0,
+            "remaining_count": [],
+            "remaining_mult": 1,
+            "remaining_length": 0,
+            "packet": bytearray(b""),
+            "to_process": 0,
+            "pos": 0,
+        }
+        with self._msgtime_mutex:
+            self._last_bytes_received = mqtt.time_func()
+        return rc
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
