@@ -111,7 +111,6 @@ class BatchPlan:
 
     readings: list[StagedReading] = field(default_factory=list)
     rows: list[StagedObservation] = field(default_factory=list)
-    row_keys: list[tuple[int, datetime]] = field(default_factory=list)  # (metric, measured_at) per row
     # reading -> its staged row numbers, or for an in-batch repeat the row numbers it repeats
     reading_rows: dict[ReadingRef, list[int]] = field(default_factory=dict)
     repeats: set[ReadingRef] = field(default_factory=set)
@@ -149,8 +148,10 @@ class BatchResult:
 
 def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
     plan = BatchPlan()
-    first_row: dict[tuple[str, str, int, datetime], int] = {}
-    readings, rows, row_keys, row_spans = plan.readings, plan.rows, plan.row_keys, plan.row_spans
+    # (hub, serial, measured_at) -> {metric: first row}: one lookup per reading, and one per
+    # observation only for a reading whose time was already seen in this batch (a resend)
+    first_rows: dict[tuple[str, str, datetime], dict[int, int]] = {}
+    readings, rows, row_spans = plan.readings, plan.rows, plan.row_spans
     for m_index, message in enumerate(messages):
         hub_id = message.hub_id
         if message.error is not None or hub_id is None:
@@ -160,21 +161,26 @@ def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
             reading_no = len(readings)
             measured_at = reading.measured_at
             serial = reading.device_serial
-            rows_of_reading: list[int] = []
-            repeated_rows: list[int] = []
-            for obs in reading.observations:
-                key = (hub_id, serial, obs.metric, measured_at)
-                earlier = first_row.get(key)
-                if earlier is not None:
-                    repeated_rows.append(earlier)
-                    continue
-                row_no = len(rows)
-                first_row[key] = row_no
-                rows.append((reading_no, *obs))
-                row_keys.append((obs.metric, measured_at))
-                rows_of_reading.append(row_no)
-            if rows_of_reading:
-                row_spans.append(range(rows_of_reading[0], rows_of_reading[-1] + 1))
+            key = (hub_id, serial, measured_at)
+            seen = first_rows.get(key)
+            first = len(rows)
+            if seen is None:
+                seen = first_rows[key] = {}
+                for obs in reading.observations:
+                    seen[obs.metric] = len(rows)
+                    rows.append((reading_no, *obs))
+                repeated_rows: list[int] = []
+            else:
+                repeated_rows = []
+                for obs in reading.observations:
+                    earlier = seen.get(obs.metric)
+                    if earlier is not None:
+                        repeated_rows.append(earlier)
+                        continue
+                    seen[obs.metric] = len(rows)
+                    rows.append((reading_no, *obs))
+            if len(rows) > first:
+                row_spans.append(range(first, len(rows)))
                 readings.append(
                     (
                         reading_no,
@@ -189,7 +195,7 @@ def plan_batch(messages: Sequence[ParsedMessage]) -> BatchPlan:
                         reading.flags,
                     )
                 )
-                plan.reading_rows[ref] = rows_of_reading
+                plan.reading_rows[ref] = list(range(first, len(rows)))
             else:
                 plan.reading_rows[ref] = repeated_rows
                 plan.repeats.add(ref)
@@ -208,14 +214,17 @@ def row_verdicts(
         resolution = resolutions[reading_no]
         refusal = resolution.refusal
         refused.append(None if refusal is None else RowVerdict(refusal, resolution.practice_id))
-    reading_ids = [reading[3] for reading in plan.readings]
     verdicts: dict[int, RowVerdict] = {}
-    for row_no, (row, (metric, measured_at)) in enumerate(zip(plan.rows, plan.row_keys, strict=True)):
-        reading_no = row[0]
-        verdict = refused[reading_no]
-        if verdict is None:
-            verdict = _STORED if (reading_ids[reading_no], metric, measured_at) in inserted else _DUPLICATE
-        verdicts[row_no] = verdict
+    all_rows = plan.rows
+    for reading, span in zip(plan.readings, plan.row_spans, strict=True):
+        verdict = refused[reading[0]]
+        if verdict is not None:
+            for row_no in span:
+                verdicts[row_no] = verdict
+            continue
+        reading_id, measured_at = reading[3], reading[5]
+        for row_no in span:
+            verdicts[row_no] = _STORED if (reading_id, all_rows[row_no][1], measured_at) in inserted else _DUPLICATE
     return verdicts
 
 
