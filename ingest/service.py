@@ -99,6 +99,8 @@ class IngestService:
         )
         self._database_ok = False
         self._database_lock = threading.Lock()
+        self._busy_writers = 0  # writers between taking a batch and settling it
+        self._busy_lock = threading.Lock()
         self._outage: _Outage | None = None
         self._next_partition_check = 0.0
         self.health: HealthServer | None = None
@@ -163,7 +165,13 @@ class IngestService:
         while not stop.is_set():
             batch = self._collect(stop)
             if batch:
-                self._process(writer, batch, stop)
+                with self._busy_lock:
+                    self._busy_writers += 1
+                try:
+                    self._process(writer, batch, stop)
+                finally:
+                    with self._busy_lock:
+                        self._busy_writers -= 1
 
     def recover_unacknowledged(self) -> None:
         """After a writer failed with batches in hand, make the broker redeliver them: they were
@@ -205,10 +213,16 @@ class IngestService:
         batch = [first]
         cap = self._settings.ingest_batch_max_messages
         deadline = first.received_monotonic + self._settings.ingest_batch_max_wait_s
+        close_when_idle = self._settings.ingest_batch_close_when_idle
         while len(batch) < cap:
             self._drain_nowait(batch, cap)
             remaining = deadline - self._monotonic()
             if len(batch) >= cap or remaining <= 0 or stop.is_set():
+                break
+            # The inbox is empty. Waiting pays only while another writer holds the database: the
+            # next batch then fills meanwhile. With every writer idle it would only add latency
+            # (a reading's alert waits for this commit).
+            if close_when_idle and self._busy_writers == 0:
                 break
             try:
                 batch.append(self._inbox.get(timeout=remaining))

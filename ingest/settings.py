@@ -38,6 +38,12 @@ class IngestSettings(ReadingTimeSettings, DatabaseSettings, MqttSettings, Servic
     )
     ingest_batch_max_messages: int = Field(default=500, ge=1, le=10_000)
     ingest_batch_max_wait_s: float = Field(default=0.05, gt=0, le=10)
+    ingest_batch_close_when_idle: bool = Field(
+        default=True,
+        description="Close a batch as soon as the inbox is empty when no other writer is in a transaction "
+        "(nothing to overlap with, so waiting would only delay the readings and their alerts); off, a batch "
+        "always waits up to ingest_batch_max_wait_s for more messages.",
+    )
     ingest_receive_maximum: int = Field(
         default=1000,
         ge=1,

@@ -207,7 +207,7 @@ def test_a_message_the_database_refuses_is_dead_lettered_whole_and_the_rest_land
            BEGIN IF NEW.value = 77.7 THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$;
            CREATE TRIGGER refuse_77 BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION refuse_77();"""
     )
-    start_ingest(ingest_batch_max_wait_s="0.5")
+    start_ingest(ingest_batch_max_wait_s="0.5", ingest_batch_close_when_idle="false")  # one batch: splitting is tested
     hub = HubClient(broker.port, topic_root, "hub-0001")
     try:
         at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
