@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 from typing import Any, Literal
 
@@ -184,7 +185,10 @@ class BufferedSocket:
         """Send what the buffer holds, as far as the kernel takes it without blocking
         (``BlockingIOError`` and TLS want-read/write leave the rest for the next call)."""
         while self._wbuf:
-            sent: int = self._sock.send(self._wbuf)
+            try:
+                sent: int = self._sock.send(self._wbuf)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError) as exc:  # TLS: the same "not now"
+                raise BlockingIOError("the TLS socket cannot take more now") from exc
             if sent <= 0:
                 raise BlockingIOError("the socket took nothing")
             del self._wbuf[:sent]

@@ -18,7 +18,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from carehub.local_services import MosquittoBroker
-from core.mqtt_client import READ_CHUNK, BufferedSocket, BulkClient, shutdown_socket
+from core.mqtt_client import READ_CHUNK, WRITE_LIMIT, BufferedSocket, BulkClient, shutdown_socket
 
 
 @pytest.fixture
@@ -77,6 +77,36 @@ def test_writes_wait_for_flush_and_close_sends_them(pair: tuple[BufferedSocket, 
     assert peer.recv(10) == b"\xe0\x00"
 
 
+def test_a_peer_that_stops_reading_makes_the_buffer_push_back(pair: tuple[BufferedSocket, socket.socket]) -> None:
+    sock, peer = pair
+    chunk = bytes(range(256)) * 256  # 64 KiB
+    written = 0
+    pushed_back = False
+    for _ in range(10_000):
+        try:
+            written += sock.send(chunk)
+        except BlockingIOError:  # paho keeps the packet and retries when the socket is writable
+            pushed_back = True
+            break
+    assert pushed_back
+    assert 0 < sock.unsent < WRITE_LIMIT + len(chunk)  # bounded: the kernel holds the rest
+    received = bytearray()
+    reader = threading.Thread(target=lambda: received.extend(_read_exactly(peer, written)))
+    reader.start()
+    while sock.unsent:
+        with contextlib.suppress(BlockingIOError):
+            sock.flush()
+    reader.join(10)
+    assert bytes(received) == chunk * (written // len(chunk))
+
+
+def _read_exactly(peer: socket.socket, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        data += peer.recv(n - len(data))
+    return bytes(data)
+
+
 def _client(client_id: str, *, bulk: bool) -> mqtt.Client:
     cls = BulkClient if bulk else mqtt.Client
     return cls(
@@ -110,7 +140,7 @@ def test_every_shape_of_message_arrives_in_order_and_acks_flow_both_ways(
                     message.topic,
                     bytes(message.payload),
                     message.qos,
-                    bool(message.properties.UserProperty if hasattr(message.properties, "UserProperty") else False),
+                    bool(getattr(message.properties, "UserProperty", None)),
                 )
             )
         client.ack(message.mid, message.qos)
