@@ -3,14 +3,21 @@
 1. Throughput: the recorded hub stream of ``bench/ingest.py`` drained by one ``carehub ingest``
    worker with reading-driven alert evaluation off, then on (fresh database copies). Prints both and
    the cost of evaluation (goal: under 10 %).
-2. Latency: one ingest worker (evaluation on) under a steady load of normal blood-pressure readings at
-   half the rate measured in (1), plus a stream of out-of-range readings (185/125), each from a
-   different patient so each opens an alert. For each out-of-range reading: time from the MQTT
-   publish being acknowledged by the broker to (a) the alert's commit, observed by a LISTEN on the
-   alert channel, and (b) the server-sent event received by an HTTP client of ``alerts/http.py``'s
-   stream on uvicorn. Prints median and p99 (goal: p99 publish-to-alert under 250 ms).
+2. Maximum single-reading rate: a backlog of single-reading messages of normal blood pressure (the
+   kind the latency phase sends) drained by one worker with evaluation on; messages/s.
+3. Latency: one ingest worker (evaluation on) under a steady load of those messages at half the rate
+   measured in (2), plus a stream of out-of-range readings (185/125), each from a different patient
+   so each opens an alert. For each out-of-range reading: time from the MQTT publish being
+   acknowledged by the broker to (a) the alert's commit, observed by a LISTEN on the alert channel,
+   and (b) the server-sent event received by an HTTP client of ``alerts/http.py``'s stream on
+   uvicorn. Prints median and p99 (goal: p99 publish-to-alert under 250 ms at half the maximum rate).
+
+The normal readings are spread like a home's: each cuff's readings are ``NORMAL_SPACING`` apart in
+measured time (a week holds ~56 of them, as a patient measuring twice, morning and evening, with
+repeats), never hundreds of one cuff inside one 10-minute set window.
 
 Usage: .venv/bin/python bench/alerts.py [--messages N] [--hubs N] [--seconds S] [--seed S]
+           [--single-messages N] [--rate R] [--ingest-env CAREHUB_NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -72,6 +79,27 @@ def bp(serial: str, at: datetime, sys_: float, dia: float) -> dict[str, Any]:
     }
 
 
+NORMAL_SPACING = timedelta(hours=3)
+"""Measured time between two normal readings of one cuff in the generated load."""
+
+
+def normal_payloads(cuffs: list[tuple[str, str, str]], count: int, end: datetime) -> list[tuple[str, bytes]]:
+    """``count`` single-reading messages of normal blood pressure (122/78), round robin over ``cuffs``
+    (hub id, cuff serial, patient id), each cuff's readings :data:`NORMAL_SPACING` apart and in time
+    order, the last round ending at ``end``; past 27 days' worth a new pass starts one second later
+    (unique times: the database refuses a second row per device, metric and time)."""
+    rounds_per_pass = int(timedelta(days=27) / NORMAL_SPACING)
+    start = end - NORMAL_SPACING * min(rounds_per_pass, count // max(1, len(cuffs)))
+    messages = []
+    for k in range(count):
+        hub, serial, _ = cuffs[k % len(cuffs)]
+        n = k // len(cuffs)
+        at = start + NORMAL_SPACING * (n % rounds_per_pass) + timedelta(seconds=n // rounds_per_pass)
+        payload = json.dumps({"v": 1, "batch_id": uuid.uuid4().hex, "readings": [bp(serial, at, 122, 78)]})
+        messages.append((f"{TOPIC_ROOT}/hub/{hub}/up/readings", payload.encode()))
+    return messages
+
+
 @dataclass
 class Observed:
     published: dict[str, float] = field(default_factory=dict)  # patient id -> publish acknowledged (epoch s)
@@ -92,24 +120,34 @@ def listen_commits(url: str, observed: Observed, stop: threading.Event) -> None:
 
 
 def read_sse(url: str, observed: Observed, connected: threading.Event, stop: threading.Event) -> None:
-    with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client, client.stream("GET", url) as response:
-        for line in response.iter_lines():
-            if line.startswith(": connected"):
-                connected.set()
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-                if data["change"] == "opened" and data["patient_id"]:
-                    with observed.lock:
-                        observed.sse.setdefault(data["patient_id"], time.time())
-            if stop.is_set():
-                return
+    try:
+        with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client, client.stream("GET", url) as response:
+            for line in response.iter_lines():
+                if line.startswith(": connected"):
+                    connected.set()
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    if data["change"] == "opened" and data["patient_id"]:
+                        with observed.lock:
+                            observed.sse.setdefault(data["patient_id"], time.time())
+                if stop.is_set():
+                    return
+    except httpx.HTTPError:
+        if not stop.is_set():
+            raise  # the server going away at the end of the run is expected; before it, not
+
+
+def split_homes(cuffs: list[tuple[str, str, str]]) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Half the homes send the normal load; each of the others sends one 185/125 reading."""
+    return cuffs[: len(cuffs) // 2], cuffs[len(cuffs) // 2 :]
 
 
 def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, str, str]], rate: float,
-                seconds: float, workdir: Path) -> tuple[list[float], list[float], int]:  # fmt: skip
-    """cuffs: (hub id, cuff serial, patient id). Half the homes send the normal load; each of the
-    others sends one 185/125 reading during the run."""
-    normal, abnormal = cuffs[: len(cuffs) // 2], cuffs[len(cuffs) // 2 :]
+                seconds: float, workdir: Path, env: dict[str, str]
+                ) -> tuple[list[float], list[float], int]:  # fmt: skip
+    """cuffs: (hub id, cuff serial, patient id), see :func:`split_homes`."""
+    normal, abnormal = split_homes(cuffs)
+    load = normal_payloads(normal, int(rate * seconds) + 1, datetime.now(UTC) - timedelta(minutes=30))
     worker = IngestProcess.start(
         name=f"lat-{secrets.token_hex(2)}",
         database_url=url,
@@ -117,6 +155,7 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
         workdir=workdir,
         topic_root=TOPIC_ROOT,
         shared_group=f"lat{secrets.token_hex(2)}",
+        extra_env=env,
     )
     worker.wait_ready()
     app = FastAPI()
@@ -124,7 +163,8 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     api_port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning",
                                            timeout_graceful_shutdown=1))  # fmt: skip
-    threading.Thread(target=server.run, daemon=True).start()
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
     while not server.started:
         time.sleep(0.05)
     observed, stop, connected = Observed(), threading.Event(), threading.Event()
@@ -143,18 +183,14 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     client.connect("127.0.0.1", port)
     client.loop_start()
     start = time.perf_counter()
-    base = datetime.now(UTC) - timedelta(minutes=30)
     sent = 0
     spacing = seconds / max(1, len(abnormal))
     next_abnormal = 0
     try:
         while (elapsed := time.perf_counter() - start) < seconds:
             due = int(elapsed * rate)
-            while sent < due:
-                hub, serial, _ = normal[sent % len(normal)]
-                at = base + timedelta(milliseconds=sent)
-                payload = json.dumps({"v": 1, "batch_id": uuid.uuid4().hex, "readings": [bp(serial, at, 122, 78)]})
-                client.publish(f"{TOPIC_ROOT}/hub/{hub}/up/readings", payload.encode(), qos=1)
+            while sent < min(due, len(load)):
+                client.publish(*load[sent], qos=1)
                 sent += 1
             if next_abnormal < len(abnormal) and elapsed >= next_abnormal * spacing:
                 hub, serial, patient = abnormal[next_abnormal]
@@ -175,6 +211,7 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
         client.loop_stop()
         server.should_exit = True
         worker.stop()
+        serving.join(10)  # its stream's LISTEN connection ends before the database is dropped
     with connect(url, application_name="bench", autocommit=True) as conn:
         patient_of = dict(
             conn.execute("SELECT id::text, patient_id::text FROM alerts WHERE rule_id = 'BP-C1'").fetchall()
@@ -198,7 +235,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument(
-        "--rate", type=float, default=None, help="steady load in msgs/s (default: half the measured 'on' rate)"
+        "--single-messages",
+        type=int,
+        default=8000,
+        help="single-reading messages drained to measure their maximum rate (evaluation on)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="steady load in msgs/s (default: half the measured maximum single-reading message rate)",
+    )
+    parser.add_argument(
+        "--ingest-env",
+        action="append",
+        default=[],
+        metavar="CAREHUB_NAME=VALUE",
+        help="extra setting for every ingest worker of the run (repeatable), "
+        "e.g. CAREHUB_INGEST_BATCH_MAX_WAIT_S=0.005",
     )
     ib.add_admin_url_argument(parser)
     args = parser.parse_args(argv)
@@ -223,22 +277,31 @@ def main(argv: list[str] | None = None) -> int:
             databases.append(name)
             return with_database(args.admin_url, name)
 
+        tuning = dict(item.split("=", 1) for item in args.ingest_env)
+        evaluate_on = {"CAREHUB_ALERTS_EVALUATE": "true", **tuning}
         runs = {}
         for label, flag in (("off", "false"), ("on", "true")):
             say(f"throughput, evaluation {label}…")
             runs[label] = ib.carehub_ingest(broker.port, fresh(), stream, 1, workdir / f"ingest-{label}",
-                                            extra_env={"CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
-            say(f"  {runs[label].readings_per_s:,.0f} readings/s")
+                                            extra_env={**tuning, "CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
+            say(f"  {runs[label].readings_per_s:,.0f} readings/s, {runs[label].cpu_us_per_reading:.0f} us CPU/reading")
         off, on = runs["off"].readings_per_s, runs["on"].readings_per_s
-        rate = args.rate if args.rate is not None else on / 2
+        say(f"maximum rate of single-reading messages, evaluation on ({args.single_messages} messages)…")
+        singles = normal_payloads(split_homes(cuffs)[0], args.single_messages, datetime.now(UTC) - timedelta(hours=1))
+        single_stream = ib.Stream(singles, len(singles), 3 * len(singles), [])
+        single = ib.carehub_ingest(broker.port, fresh(), single_stream, 1, workdir / "ingest-single", evaluate_on)
+        say(f"  {single.readings_per_s:,.0f} msgs/s, {single.cpu_us_per_reading:.0f} us CPU/message")
+        rate = args.rate if args.rate is not None else single.readings_per_s / 2
         say(f"latency under a steady load of {rate:,.0f} msgs/s of single readings for {args.seconds:g} s…")
         url = fresh()
         to_commit, to_sse, published = latency_run(broker.port, url, str(practice), cuffs, rate, args.seconds,
-                                                   workdir / "ingest-latency")  # fmt: skip
+                                                   workdir / "ingest-latency", evaluate_on)  # fmt: skip
         say("")
         say(f"ingest throughput, evaluation off: {off:>10,.0f} readings/s")
         say(f"ingest throughput, evaluation on:  {on:>10,.0f} readings/s")
         say(f"evaluation cost: {(1 - on / off):.1%} of throughput (goal < 10 %); on/off = {on / off:.2f}")
+        say(f"maximum single-reading messages/s, evaluation on: {single.readings_per_s:,.0f}; "
+            f"latency load: {rate:,.0f} msgs/s ({rate / single.readings_per_s:.0%} of it)")  # fmt: skip
         for name, values in (("publish -> alert committed", to_commit), ("publish -> SSE event", to_sse)):
             if values:
                 say(f"{name}: median {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms "
