@@ -41,8 +41,10 @@ from alerts.rules import (
     NewReading,
     Patient,
     Rule,
+    calm,
     evaluable,
     evaluate,
+    restless,
 )
 from ingest.hooks import StoredReading
 
@@ -216,6 +218,9 @@ class AlertEvaluation:
             # only those can be cancelled, so the engine makes no cancel finding for the others.
             waiting = {rule_id for patient_id, rule_id in pending if patient_id == g.patient_id}
             for reading in g.readings:
+                if calm(reading, history, patient, waiting):  # provably no finding: skip the rules
+                    evaluated += 1
+                    continue
 
                 def on_rule_error(
                     rule: Rule,
@@ -230,7 +235,15 @@ class AlertEvaluation:
                     )
                     failures.append((reading_id, rule.rule_id, f"{type(exc).__name__}: {exc}"[:2000]))
 
-                findings = evaluate(reading, history, patient, now, on_rule_error=on_rule_error, waiting=waiting)
+                findings = evaluate(
+                    reading,
+                    history,
+                    patient,
+                    now,
+                    on_rule_error=on_rule_error,
+                    waiting=waiting,
+                    only=restless(reading, history, patient),
+                )
                 for finding in findings:
                     if finding.action is Action.FIRE:
                         # Fires of one rule in one batch become one raise with all their readings
