@@ -35,7 +35,7 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from core.domain import METRICS, Metric, ReadingFlag
 
@@ -268,6 +268,13 @@ class History:
         if merged > 1:  # each metric's list is already in time order
             found.sort(key=lambda s: s.measured_at)
         return found
+
+
+class Extents(Protocol):
+    """What :func:`calm` reads of a history: the extremes of a metric's values in a time range (or of
+    a superset of them: a wider range only makes it more cautious)."""
+
+    def extent(self, metric: int, since: datetime, until: datetime) -> tuple[float, float] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -770,7 +777,7 @@ class CalmCheck:
     confirm: frozenset[str]
 
 
-def calm(reading: NewReading, history: History, patient: Patient, waiting: Container[str]) -> bool:
+def calm(reading: NewReading, history: Extents, patient: Patient, waiting: Container[str]) -> bool:
     """True only when :func:`evaluate` of ``reading`` (same history, patient and ``waiting``, any
     ``now``) returns no finding, so the caller may skip it; False when that cannot be shown cheaply.
 

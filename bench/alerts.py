@@ -137,6 +137,19 @@ def read_sse(url: str, observed: Observed, connected: threading.Event, stop: thr
             raise  # the server going away at the end of the run is expected; before it, not
 
 
+def homes_with_cuffs(url: str) -> list[tuple[str, str, str]]:
+    """(hub id, cuff serial, patient id) of every seeded home with a blood-pressure cuff."""
+    with connect(url, application_name="bench", autocommit=True) as conn:
+        return [
+            (str(hub), str(serial), str(patient))
+            for hub, serial, patient in conn.execute(
+                """SELECT a.hub_id, d.serial, p.patient_id::text FROM device_hub_assignments a
+                     JOIN devices d ON d.id = a.device_id AND d.kind = 'bp_cuff'
+                     JOIN device_patient_assignments p ON p.device_id = d.id ORDER BY 1"""
+            )
+        ]
+
+
 def split_homes(cuffs: list[tuple[str, str, str]]) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """Half the homes send the normal load; each of the others sends one 185/125 reading."""
     return cuffs[: len(cuffs) // 2], cuffs[len(cuffs) // 2 :]
@@ -262,12 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     databases = [template]
     try:
         practice, fleet = seed_template(args.admin_url, template, args.hubs, "alerts")
-        with connect(with_database(args.admin_url, template), application_name="bench", autocommit=True) as conn:
-            cuffs = conn.execute(
-                """SELECT a.hub_id, d.serial, p.patient_id::text FROM device_hub_assignments a
-                     JOIN devices d ON d.id = a.device_id AND d.kind = 'bp_cuff'
-                     JOIN device_patient_assignments p ON p.device_id = d.id ORDER BY 1"""
-            ).fetchall()
+        cuffs = homes_with_cuffs(with_database(args.admin_url, template))
         stream = ib.record_stream(fleet, args.messages, args.seed)
         say(f"stream: {len(stream.messages)} messages, {stream.readings} readings; {len(cuffs)} homes with a cuff")
 
