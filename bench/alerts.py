@@ -17,7 +17,7 @@ measured time (a week holds ~56 of them, as a patient measuring twice, morning a
 repeats), never hundreds of one cuff inside one 10-minute set window.
 
 Usage: .venv/bin/python bench/alerts.py [--messages N] [--hubs N] [--seconds S] [--seed S]
-           [--single-messages N] [--rate R] [--ingest-env CAREHUB_NAME=VALUE ...]
+           [--single-messages N] [--rate R [--latency-only]] [--ingest-env CAREHUB_NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,6 +242,41 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
 seed_template = ib.seed_template
 
 
+Runs = dict[str, Any]  # "off" / "on" -> bench/ingest.py's Result
+
+
+def maxima(port: int, fresh: Callable[[], str], stream: Any, cuffs: list[tuple[str, str, str]], single_messages: int,
+           tuning: dict[str, str], workdir: Path) -> tuple[Runs, Runs]:  # fmt: skip
+    """Phases 1 and 2: the recorded stream, then the single-reading backlog, each drained with
+    evaluation off and on."""
+    runs, single_runs = {}, {}
+    for label, flag in (("off", "false"), ("on", "true")):
+        say(f"throughput, evaluation {label}…")
+        runs[label] = ib.carehub_ingest(port, fresh(), stream, 1, workdir / f"ingest-{label}",
+                                        extra_env={**tuning, "CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
+        say(f"  {runs[label].readings_per_s:,.0f} readings/s, {runs[label].cpu_us_per_reading:.0f} us CPU/reading")
+    singles = normal_payloads(split_homes(cuffs)[0], single_messages, datetime.now(UTC) - timedelta(hours=1))
+    single_stream = ib.Stream(singles, len(singles), 3 * len(singles), [])
+    for label, flag in (("off", "false"), ("on", "true")):
+        say(f"maximum rate of single-reading messages, evaluation {label} ({single_messages} messages)…")
+        single_runs[label] = ib.carehub_ingest(port, fresh(), single_stream, 1, workdir / f"single-{label}",
+                                               {**tuning, "CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
+        r = single_runs[label]
+        say(f"  {r.readings_per_s:,.0f} msgs/s, {r.cpu_us_per_reading:.0f} us CPU/message")
+    return runs, single_runs
+
+
+def report_maxima(runs: Runs, single_runs: Runs, rate: float) -> None:
+    off, on = runs["off"].readings_per_s, runs["on"].readings_per_s
+    say(f"ingest throughput, evaluation off: {off:>10,.0f} readings/s")
+    say(f"ingest throughput, evaluation on:  {on:>10,.0f} readings/s")
+    say(f"evaluation cost: {(1 - on / off):.1%} of throughput (goal < 10 %); on/off = {on / off:.2f}")
+    single_off, single_on = single_runs["off"].readings_per_s, single_runs["on"].readings_per_s
+    say(f"maximum single-reading messages/s, evaluation off / on: {single_off:,.0f} / {single_on:,.0f} "
+        f"(on/off = {single_on / single_off:.2f}); latency load: {rate:,.0f} msgs/s "
+        f"({rate / single_on:.0%} of it)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=15000)
@@ -258,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="steady load in msgs/s (default: half the measured maximum single-reading message rate)",
+    )
+    parser.add_argument(
+        "--latency-only", action="store_true", help="only the latency phase, at --rate (no maxima measured)"
     )
     parser.add_argument(
         "--ingest-env",
@@ -287,36 +326,20 @@ def main(argv: list[str] | None = None) -> int:
 
         tuning = dict(item.split("=", 1) for item in args.ingest_env)
         evaluate_on = {"CAREHUB_ALERTS_EVALUATE": "true", **tuning}
-        runs = {}
-        for label, flag in (("off", "false"), ("on", "true")):
-            say(f"throughput, evaluation {label}…")
-            runs[label] = ib.carehub_ingest(broker.port, fresh(), stream, 1, workdir / f"ingest-{label}",
-                                            extra_env={**tuning, "CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
-            say(f"  {runs[label].readings_per_s:,.0f} readings/s, {runs[label].cpu_us_per_reading:.0f} us CPU/reading")
-        off, on = runs["off"].readings_per_s, runs["on"].readings_per_s
-        singles = normal_payloads(split_homes(cuffs)[0], args.single_messages, datetime.now(UTC) - timedelta(hours=1))
-        single_stream = ib.Stream(singles, len(singles), 3 * len(singles), [])
-        single_runs = {}
-        for label, flag in (("off", "false"), ("on", "true")):
-            say(f"maximum rate of single-reading messages, evaluation {label} ({args.single_messages} messages)…")
-            single_runs[label] = ib.carehub_ingest(broker.port, fresh(), single_stream, 1, workdir / f"single-{label}",
-                                                   {**tuning, "CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
-            r = single_runs[label]
-            say(f"  {r.readings_per_s:,.0f} msgs/s, {r.cpu_us_per_reading:.0f} us CPU/message")
-        single = single_runs["on"]
-        rate = args.rate if args.rate is not None else single.readings_per_s / 2
+        if args.latency_only:
+            if args.rate is None:
+                raise SystemExit("--latency-only needs --rate")
+            rate, results = args.rate, None
+        else:
+            results = maxima(broker.port, fresh, stream, cuffs, args.single_messages, tuning, workdir)
+            rate = args.rate if args.rate is not None else results[1]["on"].readings_per_s / 2
         say(f"latency under a steady load of {rate:,.0f} msgs/s of single readings for {args.seconds:g} s…")
         url = fresh()
         to_commit, to_sse, published = latency_run(broker.port, url, str(practice), cuffs, rate, args.seconds,
                                                    workdir / "ingest-latency", evaluate_on)  # fmt: skip
         say("")
-        say(f"ingest throughput, evaluation off: {off:>10,.0f} readings/s")
-        say(f"ingest throughput, evaluation on:  {on:>10,.0f} readings/s")
-        say(f"evaluation cost: {(1 - on / off):.1%} of throughput (goal < 10 %); on/off = {on / off:.2f}")
-        single_off = single_runs["off"].readings_per_s
-        say(f"maximum single-reading messages/s, evaluation off / on: {single_off:,.0f} / "
-            f"{single.readings_per_s:,.0f} (on/off = {single.readings_per_s / single_off:.2f}); "
-            f"latency load: {rate:,.0f} msgs/s ({rate / single.readings_per_s:.0%} of it)")  # fmt: skip
+        if results is not None:
+            report_maxima(*results, rate)
         for name, values in (("publish -> alert committed", to_commit), ("publish -> SSE event", to_sse)):
             if values:
                 say(f"{name}: median {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms "
