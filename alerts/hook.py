@@ -41,8 +41,11 @@ from alerts.rules import (
     NewReading,
     Patient,
     Rule,
+    Sample,
+    calm,
     evaluable,
     evaluate,
+    restless,
 )
 from ingest.hooks import StoredReading
 
@@ -117,6 +120,28 @@ _RELATED: dict[frozenset[int], frozenset[int]] = {}
 """Cache of :func:`related_metrics` (a few metric combinations occur; the rule table is fixed)."""
 
 
+NEAR = timedelta(hours=1)
+"""History windows reaching back at most this far are fetched as rows at once; longer ones first as
+their extremes only (:func:`alerts.store.extents`), see :meth:`AlertEvaluation._evaluate`."""
+
+
+class _Coarse:
+    """A patient's history as :func:`alerts.rules.calm` sees it in phase 1: rows for the near
+    windows, and for each metric of a far window the (min, max) of the whole window, whatever part
+    of it is asked for (a superset, so a reading calm here is calm against the rows too)."""
+
+    __slots__ = ("_extents", "_history")
+
+    def __init__(self, history: History, extents: dict[int, tuple[float, float]]) -> None:
+        self._history = history
+        self._extents = extents
+
+    def extent(self, metric: int, since: datetime, until: datetime) -> tuple[float, float] | None:
+        if metric in self._extents:
+            return self._extents[metric]
+        return self._history.extent(metric, since, until)
+
+
 @dataclass
 class _Patient:
     practice_id: str
@@ -146,12 +171,17 @@ class AlertEvaluation:
     overrides, pending confirmations, the history windows of every patient in the batch, and the
     batch's fires set-based: :func:`alerts.store.raise_clinical`), plus one statement per
     confirmation started or cancelled, per alert reopened, and per fire followed in the same batch by
-    a new confirmation of its rule."""
+    a new confirmation of its rule.
+
+    ``shortcuts=False`` evaluates every reading with every rule on rows of every window (no
+    :func:`alerts.rules.calm` skip, no :func:`alerts.rules.restless` selection): the straightforward
+    evaluation the tests compare the default against."""
 
     name = "alerts"
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Callable[[], datetime], *, shortcuts: bool = True) -> None:
         self._clock = clock
+        self._shortcuts = shortcuts
         self.counters = EvaluationCounters()
 
     def on_stored(self, conn: psycopg.Connection[Any], readings: list[StoredReading]) -> None:
@@ -195,27 +225,25 @@ class AlertEvaluation:
         conn.execute("SET LOCAL jit = off")
         patients = store.patient_contexts(conn, ids, now)
         pending = store.pending_rules(conn, ids)
-        windows = []
-        for g in groups:
-            # One window per distinct reach, not the longest for all: a BP reading's pulse needs an
-            # hour of history, not the week BP-I1 needs for SYS/DIA.
-            reach: dict[timedelta, set[int]] = {}
-            for m in related_metrics({m for r in g.readings for m in r.values}):
-                reach.setdefault(lookback(m, patients[g.patient_id]), set()).add(m)
-            for back, metrics in reach.items():
-                windows.append((g.patient_id, g.readings[0].measured_at - back, g.readings[-1].measured_at, metrics))
-        histories = store.histories(conn, windows)
+        waiting_of: dict[str, set[str]] = {}
+        for patient_id, rule_id in pending:
+            waiting_of.setdefault(patient_id, set()).add(rule_id)
+        restless_groups, rows = self._unsettled(conn, groups, patients, waiting_of)
         batch_fires: list[store.ClinicalFire] = []
-        evaluated = findings_count = 0
-        for g in groups:
+        evaluated = sum(len(g.readings) for g in groups) - sum(len(g.readings) for g in restless_groups)
+        findings_count = 0
+        for g in restless_groups:
             patient = patients[g.patient_id]
-            history = History(histories.get(g.patient_id, ()))
-            failures: list[tuple[str, str, str]] = []
-            fires: dict[str, Finding] = {}
+            history = History(rows.get(g.patient_id, ()))
             # Rule ids with a confirmation waiting for this patient, kept current as findings apply:
             # only those can be cancelled, so the engine makes no cancel finding for the others.
-            waiting = {rule_id for patient_id, rule_id in pending if patient_id == g.patient_id}
+            waiting = waiting_of.get(g.patient_id, set())
+            failures: list[tuple[str, str, str]] = []
+            fires: dict[str, Finding] = {}
             for reading in g.readings:
+                if self._shortcuts and calm(reading, history, patient, waiting):  # provably no finding: skip the rules
+                    evaluated += 1
+                    continue
 
                 def on_rule_error(
                     rule: Rule,
@@ -230,7 +258,15 @@ class AlertEvaluation:
                     )
                     failures.append((reading_id, rule.rule_id, f"{type(exc).__name__}: {exc}"[:2000]))
 
-                findings = evaluate(reading, history, patient, now, on_rule_error=on_rule_error, waiting=waiting)
+                findings = evaluate(
+                    reading,
+                    history,
+                    patient,
+                    now,
+                    on_rule_error=on_rule_error,
+                    waiting=waiting,
+                    only=restless(reading, history, patient) if self._shortcuts else None,
+                )
                 for finding in findings:
                     if finding.action is Action.FIRE:
                         # Fires of one rule in one batch become one raise with all their readings
@@ -258,6 +294,50 @@ class AlertEvaluation:
                 self._record_failures(conn, g.practice_id, failures)
         store.raise_clinical(conn, batch_fires, now)
         self.counters.add(readings=evaluated, findings=findings_count)
+
+    def _unsettled(
+        self,
+        conn: psycopg.Connection[Any],
+        groups: list[_Patient],
+        patients: dict[str, Patient],
+        waiting_of: dict[str, set[str]],
+    ) -> tuple[list[_Patient], dict[str, list[Sample]]]:
+        """The patients that need evaluating, and their history. Phase 1: the near windows' rows and
+        the far windows' extremes only. A patient all of whose readings are calm even against the
+        extremes of the whole window (a superset of what each reading's bands reach) has no finding;
+        only the others get their far windows' rows (phase 2)."""
+        near, far = self._windows(groups, patients)
+        if not self._shortcuts:
+            return groups, store.histories(conn, near + far)
+        rows = store.histories(conn, near)
+        coarse = store.extents(conn, far)
+        restless_groups: list[_Patient] = []
+        for g in groups:
+            view = _Coarse(History(rows.get(g.patient_id, ())), coarse.get(g.patient_id, {}))
+            patient, waiting = patients[g.patient_id], waiting_of.get(g.patient_id, set())
+            if not all(calm(r, view, patient, waiting) for r in g.readings):
+                restless_groups.append(g)
+        restless_ids = {g.patient_id for g in restless_groups}
+        for patient_id, samples in store.histories(conn, [w for w in far if w[0] in restless_ids]).items():
+            rows.setdefault(patient_id, []).extend(samples)
+        return restless_groups, rows
+
+    @staticmethod
+    def _windows(groups: list[_Patient], patients: dict[str, Patient]) -> tuple[list[store.Window], list[store.Window]]:
+        """The history windows of a batch: (near, far), far for those reaching back more than
+        :data:`NEAR` (BP-I1's week, GLU-W2's day, the weight, SpO2 and temperature trends)."""
+        near: list[store.Window] = []
+        far: list[store.Window] = []
+        for g in groups:
+            # One window per distinct reach, not the longest for all: a BP reading's pulse needs an
+            # hour of history, not the week BP-I1 needs for SYS/DIA.
+            reach: dict[timedelta, set[int]] = {}
+            for m in related_metrics({m for r in g.readings for m in r.values}):
+                reach.setdefault(lookback(m, patients[g.patient_id]), set()).add(m)
+            for back, metrics in reach.items():
+                window = (g.patient_id, g.readings[0].measured_at - back, g.readings[-1].measured_at, metrics)
+                (far if back > NEAR else near).append(window)
+        return near, far
 
     @staticmethod
     def _fire(conn: psycopg.Connection[Any], g: _Patient, finding: Finding, waiting: set[str], now: datetime) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
 from core.domain import METRICS, Metric, ReadingFlag
 
@@ -198,6 +199,9 @@ class Evidence:
 
 Judge = Callable[["Inputs", Params], "Evidence | None"]
 
+Bands = Mapping[int, tuple[float, float]]
+"""metric → open interval (lo, hi) of values; see :attr:`Rule.calm`."""
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -212,6 +216,14 @@ class Rule:
     set_window: timedelta = timedelta(minutes=10)
     confirm_window: timedelta = timedelta(minutes=30)
     applies: Callable[[Profile], bool] = field(default=lambda profile: True)
+    calm: Callable[[Params], Bands | None] | None = None
+    """Where the rule provably raises nothing, for its thresholds: if every value of each metric in the
+    bands, the reading's own and any device's measured within :attr:`calm_reach` before it, lies
+    strictly inside that metric's band, the judge returns None (a mean of values inside an interval
+    stays inside it). None, or a callable returning None: no such proof, the rule is always judged.
+    :func:`calm` uses it to skip a reading before any per-rule work."""
+    calm_reach: timedelta | None = None
+    """How far back :attr:`calm`'s bands must hold; None: the set window."""
 
 
 class History:
@@ -219,7 +231,7 @@ class History:
     search rather than a scan (evaluation runs in the ingest transaction, per reading). It may hold
     samples later than the reading being judged: every judge bounds its windows by the reading's time."""
 
-    __slots__ = ("_by_metric", "_times")
+    __slots__ = ("_by_metric", "_times", "_values")
 
     def __init__(self, samples: Iterable[Sample] = ()) -> None:
         by_metric: dict[int, list[Sample]] = {}
@@ -229,6 +241,18 @@ class History:
             values.sort(key=lambda s: s.measured_at)
         self._by_metric = by_metric
         self._times = {m: [s.measured_at for s in v] for m, v in by_metric.items()}
+        self._values = {m: [s.value for s in v] for m, v in by_metric.items()}
+
+    def extent(self, metric: int, since: datetime, until: datetime) -> tuple[float, float] | None:
+        """(min, max) of the values of ``metric`` measured in [since, until], None when there are none."""
+        times = self._times.get(metric)
+        if not times:
+            return None
+        lo, hi = bisect_left(times, since), bisect_right(times, until)
+        if lo >= hi:
+            return None
+        values = self._values[metric][lo:hi]
+        return min(values), max(values)
 
     def between(self, metrics: Iterable[int], since: datetime, until: datetime, *, after: bool = False) -> list[Sample]:
         """Samples of ``metrics`` measured in [since, until] (or (since, until] with ``after``), by time."""
@@ -244,6 +268,13 @@ class History:
         if merged > 1:  # each metric's list is already in time order
             found.sort(key=lambda s: s.measured_at)
         return found
+
+
+class Extents(Protocol):
+    """What :func:`calm` reads of a history: the extremes of a metric's values in a time range (or of
+    a superset of them: a wider range only makes it more cautious)."""
+
+    def extent(self, metric: int, since: datetime, until: datetime) -> tuple[float, float] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,48 +555,92 @@ BP = frozenset({SYS, DIA})
 SPO2_SET = frozenset({SPO2})
 TEMP_SET = frozenset({TEMP})
 TEN_MINUTES = timedelta(minutes=10)
+INF = math.inf
+
+
+# ---- where each rule is calm (Rule.calm): the complement of its condition, or a convex part of it --
+
+
+def _calm_between(
+    metrics: Iterable[int], low: str | None, high: str | None, high_epsilon: float = 0.0
+) -> Callable[[Params], Bands]:
+    """Calm strictly between the thresholds named ``low`` and ``high`` (None: unbounded on that side);
+    ``high_epsilon`` for a condition compared with :func:`_ge`."""
+    family = tuple(metrics)
+
+    def bands(p: Params) -> Bands:
+        band = (p[low] if low else -INF, p[high] - high_epsilon if high else INF)
+        return dict.fromkeys(family, band)
+
+    return bands
+
+
+def _calm_bp_high(p: Params) -> Bands:
+    """BP-C1, BP-W1 and BP-I1 fire only at or above their lower ``_ge`` thresholds."""
+    return {SYS: (-INF, p["sys_ge"]), DIA: (-INF, p["dia_ge"])}
+
+
+def _calm_bp_w2(p: Params) -> Bands:
+    return {SYS: (p["sys_lt"], INF), DIA: (p["dia_lt"], INF)}
+
+
+def _calm_temp_w2(p: Params) -> Bands | None:
+    return {} if p["enabled"] < 1 else None  # opted out: never raises; opted in: the median needs judging
+
 
 RULES: tuple[Rule, ...] = (
     Rule("BP-C1", 1, CRIT, "bp_high", BP, {"sys_ge": 180, "dia_ge": 120},
-         _bp(lambda s, d, p: _at_least(s, p["sys_ge"]) or _at_least(d, p["dia_ge"])), Mode.FIRST_SET),
+         _bp(lambda s, d, p: _at_least(s, p["sys_ge"]) or _at_least(d, p["dia_ge"])), Mode.FIRST_SET,
+         calm=_calm_bp_high),
     Rule("BP-W1", 1, WARN, "bp_high", BP, {"sys_ge": 160, "sys_lt": 180, "dia_ge": 100, "dia_lt": 120},
          _bp(lambda s, d, p: (s is not None and p["sys_ge"] <= s < p["sys_lt"])
-             or (d is not None and p["dia_ge"] <= d < p["dia_lt"])), Mode.CONFIRM),
-    Rule("BP-I1", 1, INFO, "bp_trend", BP, {"sys_ge": 135, "dia_ge": 85, "min_sets": 4}, _bp_trailing_mean),
-    Rule("BP-C2", 1, CRIT, "bp_low", BP, {"sys_lt": 80}, _bp(lambda s, d, p: _below(s, p["sys_lt"])), Mode.CONFIRM),
+             or (d is not None and p["dia_ge"] <= d < p["dia_lt"])), Mode.CONFIRM, calm=_calm_bp_high),
+    Rule("BP-I1", 1, INFO, "bp_trend", BP, {"sys_ge": 135, "dia_ge": 85, "min_sets": 4}, _bp_trailing_mean,
+         calm=_calm_bp_high, calm_reach=timedelta(days=7)),
+    Rule("BP-C2", 1, CRIT, "bp_low", BP, {"sys_lt": 80}, _bp(lambda s, d, p: _below(s, p["sys_lt"])), Mode.CONFIRM,
+         calm=_calm_between({SYS}, "sys_lt", None)),
     Rule("BP-W2", 1, WARN, "bp_low", BP, {"sys_lt": 90, "dia_lt": 60},
-         _bp(lambda s, d, p: _below(s, p["sys_lt"]) or _below(d, p["dia_lt"])), Mode.CONFIRM),
+         _bp(lambda s, d, p: _below(s, p["sys_lt"]) or _below(d, p["dia_lt"])), Mode.CONFIRM, calm=_calm_bp_w2),
     Rule("HR-C1", 1, CRIT, "hr", PULSE, {"lt": 40, "gt": 130},
-         _single(PULSE, "pulse", lambda v, p: v < p["lt"] or v > p["gt"]), Mode.CONFIRM),
+         _single(PULSE, "pulse", lambda v, p: v < p["lt"] or v > p["gt"]), Mode.CONFIRM,
+         calm=_calm_between(PULSE, "lt", "gt")),
     Rule("HR-W1", 1, WARN, "hr", PULSE, {"lt": 50, "gt": 120},
-         _single(PULSE, "pulse", lambda v, p: v < p["lt"] or v > p["gt"]), Mode.CONFIRM),
+         _single(PULSE, "pulse", lambda v, p: v < p["lt"] or v > p["gt"]), Mode.CONFIRM,
+         calm=_calm_between(PULSE, "lt", "gt")),
     Rule("GLU-C1", 1, CRIT, "glu_low", GLUCOSE, {"lt": 54},
-         _single(GLUCOSE, "glucose", lambda v, p: v < p["lt"]), set_window=timedelta(0)),
+         _single(GLUCOSE, "glucose", lambda v, p: v < p["lt"]), set_window=timedelta(0),
+         calm=_calm_between(GLUCOSE, "lt", None)),
     Rule("GLU-W1", 1, WARN, "glu_low", GLUCOSE, {"ge": 54, "lt": 70},
-         _single(GLUCOSE, "glucose", lambda v, p: p["ge"] <= v < p["lt"]), set_window=timedelta(0)),
+         _single(GLUCOSE, "glucose", lambda v, p: p["ge"] <= v < p["lt"]), set_window=timedelta(0),
+         calm=_calm_between(GLUCOSE, "lt", None)),
     Rule("GLU-C2", 1, CRIT, "glu_high", GLUCOSE, {"ge": 400},
-         _single(GLUCOSE, "glucose", lambda v, p: v >= p["ge"]), set_window=timedelta(0)),
+         _single(GLUCOSE, "glucose", lambda v, p: v >= p["ge"]), set_window=timedelta(0),
+         calm=_calm_between(GLUCOSE, None, "ge")),
     Rule("GLU-W2", 1, WARN, "glu_high", GLUCOSE, {"gt": 250, "single_gt": 300}, _glu_w2, Mode.CONFIRM,
-         set_window=timedelta(0), confirm_window=timedelta(hours=24)),
+         set_window=timedelta(0), confirm_window=timedelta(hours=24), calm=_calm_between(GLUCOSE, None, "gt")),
     Rule("WT-C1", 1, CRIT, "wt_gain", frozenset({WEIGHT}), {"gain_lb": 3}, _wt_c1, applies=_hf),
     Rule("WT-W1", 1, WARN, "wt_gain", frozenset({WEIGHT}), {"gain_24h_lb": 2, "gain_7d_lb": 5}, _wt_w1, applies=_hf),
     Rule("WT-I1", 1, INFO, "wt_loss", frozenset({WEIGHT}), {"loss_lb": 2}, _wt_i1, applies=_hf),
     Rule("SPO2-C1", 1, CRIT, "spo2", SPO2_SET, {"lt": 88}, _single(SPO2_SET, "spo2", lambda v, p: v < p["lt"]),
-         Mode.CONFIRM, set_window=timedelta(0), confirm_window=TEN_MINUTES, applies=_not_lung),
+         Mode.CONFIRM, set_window=timedelta(0), confirm_window=TEN_MINUTES, applies=_not_lung,
+         calm=_calm_between(SPO2_SET, "lt", None)),
     Rule("SPO2-W1", 1, WARN, "spo2", SPO2_SET, {"ge": 88, "le": 92},
          _single(SPO2_SET, "spo2", lambda v, p: p["ge"] <= v <= p["le"]), Mode.CONFIRM,
-         set_window=timedelta(0), confirm_window=TEN_MINUTES, applies=_not_lung),
+         set_window=timedelta(0), confirm_window=TEN_MINUTES, applies=_not_lung,
+         calm=_calm_between(SPO2_SET, "le", None)),
     Rule("SPO2-C1c", 1, CRIT, "spo2", SPO2_SET, {"lt": 85}, _single(SPO2_SET, "spo2", lambda v, p: v < p["lt"]),
-         Mode.CONFIRM, set_window=timedelta(0), confirm_window=TEN_MINUTES, applies=_lung),
+         Mode.CONFIRM, set_window=timedelta(0), confirm_window=TEN_MINUTES, applies=_lung,
+         calm=_calm_between(SPO2_SET, "lt", None)),
     Rule("SPO2-W1c", 1, WARN, "spo2", SPO2_SET, {"lt": 88, "drop_points": 4}, _spo2_copd_w, Mode.CONFIRM,
          set_window=timedelta(0), confirm_window=TEN_MINUTES, applies=_lung),
     Rule("TEMP-C1", 1, CRIT, "temp", TEMP_SET, {"ge": 39.4, "lt": 35.0},
          _single(TEMP_SET, "temp_c", lambda v, p: _ge(v, p["ge"]) or v < p["lt"]), Mode.CONFIRM,
-         set_window=timedelta(0)),
+         set_window=timedelta(0), calm=_calm_between(TEMP_SET, "lt", "ge", EPSILON)),
     Rule("TEMP-W1", 1, WARN, "temp", TEMP_SET, {"ge": 38.0},
-         _single(TEMP_SET, "temp_c", lambda v, p: _ge(v, p["ge"])), set_window=timedelta(0)),
+         _single(TEMP_SET, "temp_c", lambda v, p: _ge(v, p["ge"])), set_window=timedelta(0),
+         calm=_calm_between(TEMP_SET, None, "ge", EPSILON)),
     Rule("TEMP-W2", 1, WARN, "temp", TEMP_SET, {"enabled": 0, "ge": 37.8, "rise_c": 1.1}, _temp_w2,
-         set_window=timedelta(0)),
+         set_window=timedelta(0), calm=_calm_temp_w2),
 )  # fmt: skip
 """§C.2 in table order. ``defaults`` are carehub system defaults; practices and patients override them
 (OVR-2). A threshold edit bumps the rule's version."""
@@ -583,6 +658,10 @@ class Patient:
     resolved: dict[str, tuple[Rule, Params]] = field(default_factory=dict, compare=False, repr=False)
     """:func:`thresholds` already worked out for this patient (the ingest hook judges a batch of one
     patient's readings against the same thresholds)."""
+    calm_checks: dict[frozenset[int], tuple[tuple[Rule, ...], CalmCheck]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """:func:`calm`'s checks for this patient, per metric set of a reading."""
 
 
 def thresholds(rule: Rule, patient: Patient) -> dict[str, float]:
@@ -619,6 +698,7 @@ def evaluate(
     now: datetime,
     on_rule_error: RuleErrorHandler | None = None,
     waiting: Container[str] | None = None,
+    only: Container[str] | None = None,
 ) -> list[Finding]:
     """Every finding for one newly stored reading, given the patient's accepted history before it.
 
@@ -627,7 +707,8 @@ def evaluate(
     caller passes ``waiting`` (the rule ids with a confirmation pending), only for those (a cancel
     of nothing changes nothing). With ``on_rule_error``, a rule that raises is reported to it and
     skipped, so one defective rule cannot silence the others (the ingest hook records it); without
-    it, the error propagates (tests)."""
+    it, the error propagates (tests). With ``only`` (from :func:`restless`), the other rules are
+    known to raise nothing and are judged only when a confirmation of theirs may be cancelled."""
     if not evaluable(reading):
         return []
     late = is_late(reading)
@@ -636,9 +717,11 @@ def evaluate(
     findings: list[Finding] = []
     raised_families: set[str] = set()
     for rule in _candidates(RULES, frozenset(reading.values), patient.profile):
+        cancel = rule.mode is Mode.CONFIRM and (waiting is None or rule.rule_id in waiting)
+        if only is not None and not cancel and rule.rule_id not in only:
+            continue  # calm: its judge would return None
         params = _thresholds(rule, patient)
         inputs = Inputs(reading, indexed, rule.set_window, sets)
-        cancel = rule.mode is Mode.CONFIRM and (waiting is None or rule.rule_id in waiting)
         try:
             finding = _judge(rule, inputs, params, late, now, cancel=cancel)
         except Exception as exc:  # the rule-defect boundary documented above
@@ -675,6 +758,134 @@ def _candidates(rules: tuple[Rule, ...], metrics: frozenset[int], profile: Profi
         ordered = sorted(rules, key=lambda r: -r.severity.rank)
         found = _CANDIDATES[key] = tuple(r for r in ordered if r.metrics & metrics and r.applies(profile))
     return found
+
+
+CalmBand = tuple[int, timedelta, float, float]
+"""(metric, reach, lo, hi): every value of the metric within reach before the reading, and the reading's
+own, strictly between lo and hi (already shrunk by :func:`_calm_margin`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CalmCheck:
+    """The candidate rules' :attr:`Rule.calm` for one patient and metric set: per rule its bands (None:
+    no proof), and all of them merged per (metric, reach) by intersection (None when a rule has no
+    proof); the confirm rules among them (a waiting confirmation of one of them may be cancelled, so
+    it must be judged)."""
+
+    merged: tuple[CalmBand, ...] | None
+    per_rule: tuple[tuple[str, tuple[CalmBand, ...] | None], ...]
+    confirm: frozenset[str]
+
+
+def calm(reading: NewReading, history: Extents, patient: Patient, waiting: Container[str]) -> bool:
+    """True only when :func:`evaluate` of ``reading`` (same history, patient and ``waiting``, any
+    ``now``) returns no finding, so the caller may skip it; False when that cannot be shown cheaply.
+
+    A reading is calm when no candidate rule's confirmation is waiting and every value the candidate
+    rules could judge lies strictly inside their calm bands (:attr:`Rule.calm`): the reading's own
+    values and, per band, every history value of the metric within its reach, from any device (a
+    superset of the set, or of BP-I1's week). Most readings are normal; they cost this check instead
+    of the rules. ``tests/alerts/test_calm.py`` checks the equivalence on random sequences."""
+    if not evaluable(reading):
+        return True
+    check = _calm_check(frozenset(reading.values), patient)
+    if check.merged is None:
+        return False
+    for rule_id in check.confirm:
+        if rule_id in waiting:
+            return False
+    at = reading.measured_at
+    values = reading.values
+    for metric, reach, lo, hi in check.merged:
+        own = values.get(metric)
+        if own is not None and not lo < own < hi:
+            return False
+        if reach:
+            seen = history.extent(metric, at - reach, at)
+            if seen is not None and not (lo < seen[0] and seen[1] < hi):
+                return False
+    return True
+
+
+def restless(reading: NewReading, history: History, patient: Patient) -> set[str]:
+    """The candidate rules of ``reading`` whose calm bands do not show them quiet: the only ones
+    :func:`evaluate` needs to judge (``only=``) besides those with a confirmation waiting. For a
+    reading that is not :func:`calm` (often one rule only, BP-I1 for a hypertensive patient)."""
+    check = _calm_check(frozenset(reading.values), patient)
+    at = reading.measured_at
+    extents: dict[tuple[int, timedelta], tuple[float, float] | None] = {}
+    found = set()
+    for rule_id, bands in check.per_rule:
+        if bands is None:
+            found.add(rule_id)
+            continue
+        for metric, reach, lo, hi in bands:
+            key = (metric, reach)
+            if key in extents:
+                seen = extents[key]
+            else:
+                own = reading.values.get(metric)
+                seen = history.extent(metric, at - reach, at) if reach else None
+                if own is not None:
+                    seen = (own, own) if seen is None else (min(seen[0], own), max(seen[1], own))
+                extents[key] = seen
+            if seen is not None and not (lo < seen[0] and seen[1] < hi):
+                found.add(rule_id)
+                break
+    return found
+
+
+_CALM_DEFAULTS: dict[tuple[frozenset[int], Profile], tuple[tuple[Rule, ...], CalmCheck]] = {}
+"""Calm checks of patients without overrides (their thresholds are the defaults), per metric set and profile."""
+
+
+def _calm_check(metrics: frozenset[int], patient: Patient) -> CalmCheck:
+    rules = _candidates(RULES, metrics, patient.profile)
+    if patient.overrides:
+        cache: dict[Any, tuple[tuple[Rule, ...], CalmCheck]] = patient.calm_checks
+        key: Any = metrics
+    else:
+        if len(_CALM_DEFAULTS) > 4096:
+            _CALM_DEFAULTS.clear()
+        cache, key = _CALM_DEFAULTS, (metrics, patient.profile)
+    found = cache.get(key)
+    if found is None or found[0] is not rules:  # first use, or another rule table (tests replace it)
+        found = cache[key] = (rules, _merge_calm(rules, patient))
+    return found[1]
+
+
+def _merge_calm(rules: tuple[Rule, ...], patient: Patient) -> CalmCheck:
+    merged: dict[tuple[int, timedelta], tuple[float, float]] | None = {}
+    per_rule: list[tuple[str, tuple[CalmBand, ...] | None]] = []
+    for rule in rules:
+        bands = rule.calm(_thresholds(rule, patient)) if rule.calm is not None else None
+        if bands is None:
+            merged = None  # a rule without a calm proof: every reading it judges is evaluated
+            per_rule.append((rule.rule_id, None))
+            continue
+        reach = rule.set_window if rule.calm_reach is None else rule.calm_reach
+        per_rule.append((rule.rule_id, _shrunk({(m, reach): band for m, band in bands.items()})))
+        if merged is not None:
+            for metric, (lo, hi) in bands.items():
+                known = merged.get((metric, reach), (-INF, INF))
+                merged[(metric, reach)] = (max(lo, known[0]), min(hi, known[1]))
+    return CalmCheck(
+        None if merged is None else _shrunk(merged),
+        tuple(per_rule),
+        frozenset(r.rule_id for r in rules if r.mode is Mode.CONFIRM),
+    )
+
+
+def _shrunk(bands: Mapping[tuple[int, timedelta], tuple[float, float]]) -> tuple[CalmBand, ...]:
+    """Bands shrunk by :func:`_calm_margin`, the reading's own values (reach 0: no search) first."""
+    shrunk = [(m, reach, lo + _calm_margin(lo), hi - _calm_margin(hi)) for (m, reach), (lo, hi) in bands.items()]
+    return tuple(sorted(shrunk, key=lambda band: band[1]))
+
+
+def _calm_margin(bound: float) -> float:
+    """Kept from a band's bound, far above the rounding of a mean of values inside it (a few ulps), so
+    the interval argument holds in floating point too."""
+    return 1e-6 + 1e-9 * abs(bound) if math.isfinite(bound) else 0.0
 
 
 def _judge(

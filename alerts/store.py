@@ -334,33 +334,44 @@ def patient_contexts(conn: Conn, patient_ids: Iterable[str], at: datetime) -> di
     return {p: Patient(Profile(frozenset(keys[p])), overrides[p]) for p in ids}
 
 
-def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Iterable[int]]]) -> dict[str, list[Sample]]:
+Window = tuple[str, datetime, datetime, Iterable[int]]
+"""(patient id, since, until, metrics): the accepted observations of those metrics in (since, until]."""
+
+_WINDOWS = """
+     FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS w(patient_id, since, until, metrics)
+    CROSS JOIN LATERAL unnest(w.metrics::int[]) AS m(metric)
+    CROSS JOIN LATERAL (
+          SELECT r.patient_id, r.reading_id, r.device_id, r.metric, r.measured_at,
+                 coalesce(r.value, CASE r.special WHEN '+INF' THEN 'Infinity'::float8 ELSE '-Infinity'::float8 END)
+                   AS value
+            FROM readings r
+           WHERE r.patient_id = w.patient_id AND r.metric = m.metric
+             AND r.measured_at > w.since AND r.measured_at <= w.until
+             AND NOT coalesce(r.flags && %s::text[], false)
+             AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))
+          OFFSET 0) r"""
+"""Accepted observations in windows (one index range scan per window and metric): no disqualifying
+flags (ALERT-1), glucose meter LO/HI as -inf/+inf, other specials left out."""
+
+
+def _window_params(windows: Sequence[Window]) -> tuple[Any, ...]:
+    return (
+        [w[0] for w in windows],
+        [w[1] for w in windows],
+        [w[2] for w in windows],
+        ["{" + ",".join(str(m) for m in sorted(w[3])) + "}" for w in windows],
+        sorted(DISQUALIFYING_FLAGS),
+    )
+
+
+def histories(conn: Conn, windows: Sequence[Window]) -> dict[str, list[Sample]]:
     """Accepted observations per patient in one query, each window its own (since, until] and metrics
-    (a patient may have several windows, for disjoint metrics): no disqualifying flags (ALERT-1),
-    glucose meter LO/HI as -inf/+inf, other specials left out."""
+    (a patient may have several windows, for disjoint metrics), as :data:`_WINDOWS` selects them."""
     if not windows:
         return {}
     rows = conn.execute(
-        """SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric,
-                  coalesce(r.value, CASE r.special WHEN '+INF' THEN 'Infinity'::float8 ELSE '-Infinity'::float8 END),
-                  r.measured_at
-             FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS w(patient_id, since, until,
-                  metrics)
-            CROSS JOIN LATERAL unnest(w.metrics::int[]) AS m(metric)
-            CROSS JOIN LATERAL (
-                  SELECT * FROM readings r
-                   WHERE r.patient_id = w.patient_id AND r.metric = m.metric
-                     AND r.measured_at > w.since AND r.measured_at <= w.until
-                     AND NOT coalesce(r.flags && %s::text[], false)
-                     AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))
-                  OFFSET 0) r""",
-        (
-            [w[0] for w in windows],
-            [w[1] for w in windows],
-            [w[2] for w in windows],
-            ["{" + ",".join(str(m) for m in sorted(w[3])) + "}" for w in windows],
-            sorted(DISQUALIFYING_FLAGS),
-        ),
+        "SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric, r.value, r.measured_at" + _WINDOWS,
+        _window_params(windows),
     ).fetchall()
     found: dict[str, list[Sample]] = {}
     for patient_id, reading_id, device_id, metric, value, measured_at in rows:
@@ -368,6 +379,20 @@ def histories(conn: Conn, windows: Sequence[tuple[str, datetime, datetime, Itera
         if samples is None:
             samples = found[patient_id] = []
         samples.append(Sample(reading_id, device_id, metric, value, measured_at))
+    return found
+
+
+def extents(conn: Conn, windows: Sequence[Window]) -> dict[str, dict[int, tuple[float, float]]]:
+    """Per patient and metric, (min, max) of what :func:`histories` would return for ``windows``:
+    enough to show most readings calm (:func:`alerts.rules.calm`) without moving a week of rows."""
+    if not windows:
+        return {}
+    found: dict[str, dict[int, tuple[float, float]]] = {}
+    for patient_id, metric, low, high in conn.execute(
+        "SELECT r.patient_id::text, r.metric, min(r.value), max(r.value)" + _WINDOWS + " GROUP BY 1, 2",
+        _window_params(windows),
+    ):
+        found.setdefault(patient_id, {})[metric] = (low, high)
     return found
 
 

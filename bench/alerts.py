@@ -3,14 +3,21 @@
 1. Throughput: the recorded hub stream of ``bench/ingest.py`` drained by one ``carehub ingest``
    worker with reading-driven alert evaluation off, then on (fresh database copies). Prints both and
    the cost of evaluation (goal: under 10 %).
-2. Latency: one ingest worker (evaluation on) under a steady load of normal blood-pressure readings at
-   half the rate measured in (1), plus a stream of out-of-range readings (185/125), each from a
-   different patient so each opens an alert. For each out-of-range reading: time from the MQTT
-   publish being acknowledged by the broker to (a) the alert's commit, observed by a LISTEN on the
-   alert channel, and (b) the server-sent event received by an HTTP client of ``alerts/http.py``'s
-   stream on uvicorn. Prints median and p99 (goal: p99 publish-to-alert under 250 ms).
+2. Maximum single-reading rate: a backlog of single-reading messages of normal blood pressure (the
+   kind the latency phase sends) drained by one worker with evaluation off, then on; messages/s.
+3. Latency: one ingest worker (evaluation on) under a steady load of those messages at half the rate
+   measured in (2), plus a stream of out-of-range readings (185/125), each from a different patient
+   so each opens an alert. For each out-of-range reading: time from the MQTT publish being
+   acknowledged by the broker to (a) the alert's commit, observed by a LISTEN on the alert channel,
+   and (b) the server-sent event received by an HTTP client of ``alerts/http.py``'s stream on
+   uvicorn. Prints median and p99 (goal: p99 publish-to-alert under 250 ms at half the maximum rate).
+
+The normal readings are spread like a home's: each cuff's readings are ``NORMAL_SPACING`` apart in
+measured time (a week holds ~56 of them, as a patient measuring twice, morning and evening, with
+repeats), never hundreds of one cuff inside one 10-minute set window.
 
 Usage: .venv/bin/python bench/alerts.py [--messages N] [--hubs N] [--seconds S] [--seed S]
+           [--single-messages N] [--rate R [--latency-only]] [--ingest-env CAREHUB_NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +80,27 @@ def bp(serial: str, at: datetime, sys_: float, dia: float) -> dict[str, Any]:
     }
 
 
+NORMAL_SPACING = timedelta(hours=3)
+"""Measured time between two normal readings of one cuff in the generated load."""
+
+
+def normal_payloads(cuffs: list[tuple[str, str, str]], count: int, end: datetime) -> list[tuple[str, bytes]]:
+    """``count`` single-reading messages of normal blood pressure (122/78), round robin over ``cuffs``
+    (hub id, cuff serial, patient id), each cuff's readings :data:`NORMAL_SPACING` apart and in time
+    order, the last round ending at ``end``; past 27 days' worth a new pass starts one second later
+    (unique times: the database refuses a second row per device, metric and time)."""
+    rounds_per_pass = int(timedelta(days=27) / NORMAL_SPACING)
+    start = end - NORMAL_SPACING * min(rounds_per_pass, count // max(1, len(cuffs)))
+    messages = []
+    for k in range(count):
+        hub, serial, _ = cuffs[k % len(cuffs)]
+        n = k // len(cuffs)
+        at = start + NORMAL_SPACING * (n % rounds_per_pass) + timedelta(seconds=n // rounds_per_pass)
+        payload = json.dumps({"v": 1, "batch_id": uuid.uuid4().hex, "readings": [bp(serial, at, 122, 78)]})
+        messages.append((f"{TOPIC_ROOT}/hub/{hub}/up/readings", payload.encode()))
+    return messages
+
+
 @dataclass
 class Observed:
     published: dict[str, float] = field(default_factory=dict)  # patient id -> publish acknowledged (epoch s)
@@ -92,24 +121,47 @@ def listen_commits(url: str, observed: Observed, stop: threading.Event) -> None:
 
 
 def read_sse(url: str, observed: Observed, connected: threading.Event, stop: threading.Event) -> None:
-    with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client, client.stream("GET", url) as response:
-        for line in response.iter_lines():
-            if line.startswith(": connected"):
-                connected.set()
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-                if data["change"] == "opened" and data["patient_id"]:
-                    with observed.lock:
-                        observed.sse.setdefault(data["patient_id"], time.time())
-            if stop.is_set():
-                return
+    try:
+        with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client, client.stream("GET", url) as response:
+            for line in response.iter_lines():
+                if line.startswith(": connected"):
+                    connected.set()
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    if data["change"] == "opened" and data["patient_id"]:
+                        with observed.lock:
+                            observed.sse.setdefault(data["patient_id"], time.time())
+                if stop.is_set():
+                    return
+    except httpx.HTTPError:
+        if not stop.is_set():
+            raise  # the server going away at the end of the run is expected; before it, not
+
+
+def homes_with_cuffs(url: str) -> list[tuple[str, str, str]]:
+    """(hub id, cuff serial, patient id) of every seeded home with a blood-pressure cuff."""
+    with connect(url, application_name="bench", autocommit=True) as conn:
+        return [
+            (str(hub), str(serial), str(patient))
+            for hub, serial, patient in conn.execute(
+                """SELECT a.hub_id, d.serial, p.patient_id::text FROM device_hub_assignments a
+                     JOIN devices d ON d.id = a.device_id AND d.kind = 'bp_cuff'
+                     JOIN device_patient_assignments p ON p.device_id = d.id ORDER BY 1"""
+            )
+        ]
+
+
+def split_homes(cuffs: list[tuple[str, str, str]]) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """Half the homes send the normal load; each of the others sends one 185/125 reading."""
+    return cuffs[: len(cuffs) // 2], cuffs[len(cuffs) // 2 :]
 
 
 def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, str, str]], rate: float,
-                seconds: float, workdir: Path) -> tuple[list[float], list[float], int]:  # fmt: skip
-    """cuffs: (hub id, cuff serial, patient id). Half the homes send the normal load; each of the
-    others sends one 185/125 reading during the run."""
-    normal, abnormal = cuffs[: len(cuffs) // 2], cuffs[len(cuffs) // 2 :]
+                seconds: float, workdir: Path, env: dict[str, str]
+                ) -> tuple[list[float], list[float], int]:  # fmt: skip
+    """cuffs: (hub id, cuff serial, patient id), see :func:`split_homes`."""
+    normal, abnormal = split_homes(cuffs)
+    load = normal_payloads(normal, int(rate * seconds) + 1, datetime.now(UTC) - timedelta(minutes=30))
     worker = IngestProcess.start(
         name=f"lat-{secrets.token_hex(2)}",
         database_url=url,
@@ -117,6 +169,7 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
         workdir=workdir,
         topic_root=TOPIC_ROOT,
         shared_group=f"lat{secrets.token_hex(2)}",
+        extra_env=env,
     )
     worker.wait_ready()
     app = FastAPI()
@@ -124,7 +177,8 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     api_port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning",
                                            timeout_graceful_shutdown=1))  # fmt: skip
-    threading.Thread(target=server.run, daemon=True).start()
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
     while not server.started:
         time.sleep(0.05)
     observed, stop, connected = Observed(), threading.Event(), threading.Event()
@@ -143,18 +197,14 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     client.connect("127.0.0.1", port)
     client.loop_start()
     start = time.perf_counter()
-    base = datetime.now(UTC) - timedelta(minutes=30)
     sent = 0
     spacing = seconds / max(1, len(abnormal))
     next_abnormal = 0
     try:
         while (elapsed := time.perf_counter() - start) < seconds:
             due = int(elapsed * rate)
-            while sent < due:
-                hub, serial, _ = normal[sent % len(normal)]
-                at = base + timedelta(milliseconds=sent)
-                payload = json.dumps({"v": 1, "batch_id": uuid.uuid4().hex, "readings": [bp(serial, at, 122, 78)]})
-                client.publish(f"{TOPIC_ROOT}/hub/{hub}/up/readings", payload.encode(), qos=1)
+            while sent < min(due, len(load)):
+                client.publish(*load[sent], qos=1)
                 sent += 1
             if next_abnormal < len(abnormal) and elapsed >= next_abnormal * spacing:
                 hub, serial, patient = abnormal[next_abnormal]
@@ -175,6 +225,7 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
         client.loop_stop()
         server.should_exit = True
         worker.stop()
+        serving.join(10)  # its stream's LISTEN connection ends before the database is dropped
     with connect(url, application_name="bench", autocommit=True) as conn:
         patient_of = dict(
             conn.execute("SELECT id::text, patient_id::text FROM alerts WHERE rule_id = 'BP-C1'").fetchall()
@@ -191,6 +242,41 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
 seed_template = ib.seed_template
 
 
+Runs = dict[str, Any]  # "off" / "on" -> bench/ingest.py's Result
+
+
+def maxima(port: int, fresh: Callable[[], str], stream: Any, cuffs: list[tuple[str, str, str]], single_messages: int,
+           tuning: dict[str, str], workdir: Path) -> tuple[Runs, Runs]:  # fmt: skip
+    """Phases 1 and 2: the recorded stream, then the single-reading backlog, each drained with
+    evaluation off and on."""
+    runs, single_runs = {}, {}
+    for label, flag in (("off", "false"), ("on", "true")):
+        say(f"throughput, evaluation {label}…")
+        runs[label] = ib.carehub_ingest(port, fresh(), stream, 1, workdir / f"ingest-{label}",
+                                        extra_env={**tuning, "CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
+        say(f"  {runs[label].readings_per_s:,.0f} readings/s, {runs[label].cpu_us_per_reading:.0f} us CPU/reading")
+    singles = normal_payloads(split_homes(cuffs)[0], single_messages, datetime.now(UTC) - timedelta(hours=1))
+    single_stream = ib.Stream(singles, len(singles), 3 * len(singles), [])
+    for label, flag in (("off", "false"), ("on", "true")):
+        say(f"maximum rate of single-reading messages, evaluation {label} ({single_messages} messages)…")
+        single_runs[label] = ib.carehub_ingest(port, fresh(), single_stream, 1, workdir / f"single-{label}",
+                                               {**tuning, "CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
+        r = single_runs[label]
+        say(f"  {r.readings_per_s:,.0f} msgs/s, {r.cpu_us_per_reading:.0f} us CPU/message")
+    return runs, single_runs
+
+
+def report_maxima(runs: Runs, single_runs: Runs, rate: float) -> None:
+    off, on = runs["off"].readings_per_s, runs["on"].readings_per_s
+    say(f"ingest throughput, evaluation off: {off:>10,.0f} readings/s")
+    say(f"ingest throughput, evaluation on:  {on:>10,.0f} readings/s")
+    say(f"evaluation cost: {(1 - on / off):.1%} of throughput (goal < 10 %); on/off = {on / off:.2f}")
+    single_off, single_on = single_runs["off"].readings_per_s, single_runs["on"].readings_per_s
+    say(f"maximum single-reading messages/s, evaluation off / on: {single_off:,.0f} / {single_on:,.0f} "
+        f"(on/off = {single_on / single_off:.2f}); latency load: {rate:,.0f} msgs/s "
+        f"({rate / single_on:.0%} of it)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=15000)
@@ -198,7 +284,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument(
-        "--rate", type=float, default=None, help="steady load in msgs/s (default: half the measured 'on' rate)"
+        "--single-messages",
+        type=int,
+        default=8000,
+        help="single-reading messages drained to measure their maximum rate (evaluation on)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="steady load in msgs/s (default: half the measured maximum single-reading message rate)",
+    )
+    parser.add_argument(
+        "--latency-only", action="store_true", help="only the latency phase, at --rate (no maxima measured)"
+    )
+    parser.add_argument(
+        "--ingest-env",
+        action="append",
+        default=[],
+        metavar="CAREHUB_NAME=VALUE",
+        help="extra setting for every ingest worker of the run (repeatable), "
+        "e.g. CAREHUB_INGEST_BATCH_MAX_WAIT_S=0.005",
     )
     ib.add_admin_url_argument(parser)
     args = parser.parse_args(argv)
@@ -208,12 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     databases = [template]
     try:
         practice, fleet = seed_template(args.admin_url, template, args.hubs, "alerts")
-        with connect(with_database(args.admin_url, template), application_name="bench", autocommit=True) as conn:
-            cuffs = conn.execute(
-                """SELECT a.hub_id, d.serial, p.patient_id::text FROM device_hub_assignments a
-                     JOIN devices d ON d.id = a.device_id AND d.kind = 'bp_cuff'
-                     JOIN device_patient_assignments p ON p.device_id = d.id ORDER BY 1"""
-            ).fetchall()
+        cuffs = homes_with_cuffs(with_database(args.admin_url, template))
         stream = ib.record_stream(fleet, args.messages, args.seed)
         say(f"stream: {len(stream.messages)} messages, {stream.readings} readings; {len(cuffs)} homes with a cuff")
 
@@ -223,22 +324,22 @@ def main(argv: list[str] | None = None) -> int:
             databases.append(name)
             return with_database(args.admin_url, name)
 
-        runs = {}
-        for label, flag in (("off", "false"), ("on", "true")):
-            say(f"throughput, evaluation {label}…")
-            runs[label] = ib.carehub_ingest(broker.port, fresh(), stream, 1, workdir / f"ingest-{label}",
-                                            extra_env={"CAREHUB_ALERTS_EVALUATE": flag})  # fmt: skip
-            say(f"  {runs[label].readings_per_s:,.0f} readings/s")
-        off, on = runs["off"].readings_per_s, runs["on"].readings_per_s
-        rate = args.rate if args.rate is not None else on / 2
+        tuning = dict(item.split("=", 1) for item in args.ingest_env)
+        evaluate_on = {"CAREHUB_ALERTS_EVALUATE": "true", **tuning}
+        if args.latency_only:
+            if args.rate is None:
+                raise SystemExit("--latency-only needs --rate")
+            rate, results = args.rate, None
+        else:
+            results = maxima(broker.port, fresh, stream, cuffs, args.single_messages, tuning, workdir)
+            rate = args.rate if args.rate is not None else results[1]["on"].readings_per_s / 2
         say(f"latency under a steady load of {rate:,.0f} msgs/s of single readings for {args.seconds:g} s…")
         url = fresh()
         to_commit, to_sse, published = latency_run(broker.port, url, str(practice), cuffs, rate, args.seconds,
-                                                   workdir / "ingest-latency")  # fmt: skip
+                                                   workdir / "ingest-latency", evaluate_on)  # fmt: skip
         say("")
-        say(f"ingest throughput, evaluation off: {off:>10,.0f} readings/s")
-        say(f"ingest throughput, evaluation on:  {on:>10,.0f} readings/s")
-        say(f"evaluation cost: {(1 - on / off):.1%} of throughput (goal < 10 %); on/off = {on / off:.2f}")
+        if results is not None:
+            report_maxima(*results, rate)
         for name, values in (("publish -> alert committed", to_commit), ("publish -> SSE event", to_sse)):
             if values:
                 say(f"{name}: median {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms "

@@ -6,6 +6,7 @@ backend (CPU counts stay comparable when other work shares the machine; wall tim
 hook's share of both. ``bench/alerts.py`` measures the same end to end through Mosquitto.
 
 Usage: .venv/bin/python bench/alerts_hook.py [--messages N] [--batch N] [--rounds N] [--seed S] [--profile FILE]
+           [--singles]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import secrets
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--profile", help="write a cProfile of the evaluation-on rounds to this file")
+    parser.add_argument(
+        "--singles",
+        action="store_true",
+        help="instead of the recorded hub stream, the latency load of bench/alerts.py: single normal BP readings",
+    )
     ib.add_admin_url_argument(parser)
     args = parser.parse_args(argv)
     say(f"seed {args.seed}; {args.messages} messages from {args.hubs} hubs, {args.batch} per transaction")
@@ -83,8 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     databases = [template]
     try:
         _, fleet = ib.seed_template(args.admin_url, template, args.hubs, "hook")
-        stream = ib.record_stream(fleet, args.messages, args.seed)
         now = datetime.now(UTC)
+        if args.singles:
+            cuffs = alerts_bench.split_homes(alerts_bench.homes_with_cuffs(with_database(args.admin_url, template)))[0]
+            singles = alerts_bench.normal_payloads(cuffs, args.messages, now - timedelta(hours=1))
+            stream = ib.Stream(singles, len(singles), 3 * len(singles), [])
+        else:
+            stream = ib.record_stream(fleet, args.messages, args.seed)
         limits = ValidationLimits()
         topics = Topics(ib.TOPIC_ROOT)
         parsed = [parse_readings_message(topics, t, p, now=now, limits=limits) for t, p in stream.messages]

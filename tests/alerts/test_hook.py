@@ -4,6 +4,7 @@ and a defective rule neither loses the reading nor silences the other rules."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -199,3 +200,83 @@ def test_a_patient_whose_findings_cannot_be_stored_does_not_cost_the_others_thei
     assert [a[0] for a in alerts_of(db, world.homes[1].patient_id)] == ["BP-C1"]
     failures = db.execute("SELECT rule_id, error LIKE 'CheckViolation%%' FROM alert_evaluation_failures").fetchall()
     assert failures == [("*", True)]
+
+
+def _alert_state(db: psycopg.Connection[Any], patient_id: object) -> list[Any]:
+    """Everything evaluation leaves for a patient, without ids: alerts with their evidence, the
+    measured times of their readings and their events, and the confirmations waiting."""
+    alerts = db.execute(
+        """SELECT a.rule_id, a.severity, a.status, a.late, a.thresholds, a.observed, a.reopened_count,
+                  (SELECT array_agg(DISTINCT r.measured_at ORDER BY r.measured_at) FROM alert_readings ar
+                     JOIN readings r ON r.reading_id = ar.reading_id WHERE ar.alert_id = a.id),
+                  (SELECT array_agg(e.kind ORDER BY e.id) FROM alert_events e WHERE e.alert_id = a.id)
+             FROM alerts a WHERE a.patient_id = %s ORDER BY a.rule_id""",
+        (patient_id,),
+    ).fetchall()
+    pending = db.execute(
+        """SELECT p.rule_id, p.severity, p.late, p.thresholds, p.observed, p.confirm_by,
+                  (SELECT array_agg(DISTINCT r.measured_at ORDER BY r.measured_at) FROM readings r
+                    WHERE r.reading_id = ANY(p.reading_ids))
+             FROM alert_pending p WHERE p.patient_id = %s ORDER BY p.rule_id""",
+        (patient_id,),
+    ).fetchall()
+    return [alerts, pending]
+
+
+BP_VALUES = [(122, 78, 70), (140, 88, 72), (185, 125, 80), (165, 102, 70), (85, 55, 45), (120, 75, 125),
+             (179, 119, 70), (180, 120, 70), (134, 84, 70), (136, 86, 50), (160, 100, 120), (79, 59, 131),
+             (118, 74, 125), (121, 77, 45)]  # fmt: skip
+
+
+def test_the_shortcuts_leave_the_same_alerts_as_the_straightforward_evaluation(
+    database_url: str, world: World, db: psycopg.Connection[Any]
+) -> None:
+    """The same random readings (boundaries, sets, trends, late and out-of-order ones, flagged ones,
+    heart-failure weights) for both homes, one written through the default hook (calm readings
+    skipped, far history first as extremes), the other through ``shortcuts=False``: the same alerts,
+    evidence and waiting confirmations."""
+    seed = random.randrange(2**32)
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    for home in world.homes:
+        db.execute(
+            "INSERT INTO patient_conditions (id, practice_id, patient_id, icd10_code, chronic) "
+            "VALUES (gen_random_uuid(), %s, %s, 'I50.22', true)",
+            (world.practice_id, home.patient_id),
+        )
+    writers = [
+        ReadingWriter(database_url, hooks=[AlertEvaluation(clock=lambda: NOW)]),
+        ReadingWriter(database_url, hooks=[AlertEvaluation(clock=lambda: NOW, shortcuts=False)]),
+    ]
+    try:
+        at, pounds = NOW - timedelta(days=9), 180.0
+        while at < NOW - timedelta(minutes=15):
+            batch: list[tuple[str, datetime, Any]] = []
+            for _ in range(rng.randint(1, 6)):
+                # hours apart over the week, minutes apart in the last hours: confirmations still open
+                steps = [1, 4, 9, 11, 25, 40, 180, 600] if at < NOW - timedelta(hours=3) else [1, 3, 4, 9, 11]
+                at += timedelta(minutes=rng.choice(steps), seconds=rng.randint(0, 59))
+                when = at - timedelta(hours=rng.choice([26, 50])) if rng.random() < 0.1 else at  # late
+                if rng.random() < 0.3:
+                    pounds += rng.choice([-3, -2, 0, 0.5, 1, 2, 3])
+                    batch.append(("weight", when, pounds))
+                else:
+                    values = BP_VALUES[0] if rng.random() < 0.85 else rng.choice(BP_VALUES)  # mostly normal
+                    batch.append(("bp", when, (*values, rng.random() < 0.1)))
+            for n, (home, writer) in enumerate(zip(world.homes, writers, strict=True), start=1):
+                readings = []
+                for kind, when, value in batch:
+                    if kind == "weight":
+                        readings.append(weight_reading(f"SC000{n}", when, pounds=value))
+                        continue
+                    sys, dia, pulse, flagged = value
+                    readings.append(bp_reading(f"BP000{n}", when, sys=sys, dia=dia, pulse=pulse))
+                    if flagged:
+                        readings[-1]["flags"] = ["cuff_fit_loose"]
+                write(writer, home.hub_id, envelope(readings))
+    finally:
+        for writer in writers:
+            writer.close()
+    fast, slow = (_alert_state(db, home.patient_id) for home in world.homes)
+    assert fast == slow
+    assert fast[0], "the sequence raised no alert: the comparison would be vacuous"
