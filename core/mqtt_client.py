@@ -226,6 +226,8 @@ class BulkClient(mqtt.Client):
         self._wake_pending = False
 
     def _create_socket(self) -> Any:
+        # a new connection may come with a new socket pair: a wake-up byte on the old one is gone
+        self._wake_pending = False
         return BufferedSocket(super()._create_socket())
 
     def _buffered_socket(self) -> BufferedSocket | None:
