@@ -533,16 +533,34 @@ DELETE FROM alert_pending p USING unnest(%s::uuid[], %s::text[]) AS k(patient_id
 RETURNING p.patient_id::text, p.rule_id, p.reading_ids::text[]
 """
 
-_LOCK_ACTIVE = """
-SELECT a.id::text, a.subject, a.rule_id
-  FROM alerts a JOIN unnest(%s::uuid[], %s::text[], %s::text[]) AS k(practice_id, subject, rule_id)
-    ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
- WHERE a.status <> 'resolved'
- ORDER BY a.id
-   FOR UPDATE OF a
+_SETTLE = """
+WITH k AS (
+    SELECT * FROM unnest(%(practices)s::uuid[], %(subjects)s::text[], %(rules)s::text[])
+                  AS k(practice_id, subject, rule_id)
+), active AS (
+    SELECT a.id, a.subject, a.rule_id
+      FROM alerts a JOIN k ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
+     WHERE a.status <> 'resolved'
+     ORDER BY a.id
+       FOR UPDATE OF a
+)
+SELECT 0 AS part, id::text, subject, rule_id, NULL::uuid, NULL::text FROM active
+UNION ALL
+SELECT DISTINCT 1, NULL, a.subject, a.rule_id, NULL::uuid, NULL
+  FROM alerts a JOIN k ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
+ WHERE a.status = 'resolved' AND a.resolved_at >= %(resolved_since)s
+UNION ALL
+SELECT 2, p.practice, r.channel, r.min_severity, r.id, NULL
+  FROM (SELECT DISTINCT unnest(%(practices)s::text[]) AS practice) p
+  JOIN notification_routes r ON r.practice_id = p.practice::uuid
+ WHERE r.purpose = 'primary' AND r.active
 """
-"""Every active alert a batch's fires attach to, locked in id order (two ingest workers attaching to
-the same alerts take the locks in the same order, so they queue instead of deadlocking)."""
+"""What a batch's fires meet, in one round trip: every active alert they attach to, locked in id order
+(two ingest workers attaching to the same alerts take the locks in the same order, so they queue
+instead of deadlocking); which of them would reopen a recently resolved alert
+(:func:`lifecycle.may_reopen`: those go one by one); the practices' primary routes, for the alerts
+to open."""
+
 
 _ATTACH_MANY = """
 WITH input AS (
@@ -613,43 +631,33 @@ def raise_clinical(conn: Conn, fires: Sequence[ClinicalFire], at: datetime) -> N
         )
         for f in fires
     ]
-    active = {
-        (subject, rule_id): alert_id
-        for alert_id, subject, rule_id in conn.execute(
-            _LOCK_ACTIVE,
-            ([s.practice_id for s in specs], [s.subject[1] for s in specs], [s.rule_id for s in specs]),
-        )
+    active: dict[tuple[str, str], str] = {}
+    recent: set[tuple[str, str]] = set()
+    routes: dict[str, list[tuple[Any, str, str]]] = {}
+    settle = {
+        "practices": [s.practice_id for s in specs],
+        "subjects": [s.subject[1] for s in specs],
+        "rules": [s.rule_id for s in specs],
+        "resolved_since": at - lifecycle.REOPEN_WITHIN,
     }
+    for part, key, subject, rule_id, route_id, _ in conn.execute(_SETTLE, settle):
+        if part == 0:
+            active[(subject, rule_id)] = key
+        elif part == 1:
+            recent.add((subject, rule_id))
+        else:  # a route: key = practice, subject = channel, rule_id = minimum severity
+            routes.setdefault(key, []).append((route_id, subject, rule_id))
     attach = [(active[(s.subject[1], s.rule_id)], s) for s in specs if (s.subject[1], s.rule_id) in active]
     if attach:
         _attach_many(conn, attach, at)
     new = [s for s in specs if (s.subject[1], s.rule_id) not in active]
     if not new:
         return
-    recent = set(
-        conn.execute(
-            _RECENTLY_RESOLVED,
-            (
-                [s.practice_id for s in new],
-                [s.subject[1] for s in new],
-                [s.rule_id for s in new],
-                at - lifecycle.REOPEN_WITHIN,
-            ),
-        ).fetchall()
-    )
-    opened = _open_many(conn, [s for s in new if (s.subject[1], s.rule_id) not in recent], at)
+    opened = _open_many(conn, [s for s in new if (s.subject[1], s.rule_id) not in recent], at, routes)
     for spec in new:  # reopen, or attach to one another transaction opened meanwhile
         if (spec.subject[1], spec.rule_id) not in opened:
             raise_alert(conn, spec, at)
 
-
-_RECENTLY_RESOLVED = """
-SELECT DISTINCT a.subject, a.rule_id
-  FROM alerts a JOIN unnest(%s::uuid[], %s::text[], %s::text[]) AS k(practice_id, subject, rule_id)
-    ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
- WHERE a.status = 'resolved' AND a.resolved_at >= %s
-"""
-"""Which of a batch's new fires would reopen an alert (:func:`lifecycle.may_reopen`): those go one by one."""
 
 _OPEN_MANY = """
 WITH opened AS (
@@ -683,9 +691,12 @@ decides a race with another transaction: the loser is left out and attaches one 
 readings, their ``opened`` events, and a stream notice each."""
 
 
-def _open_many(conn: Conn, specs: Sequence[AlertSpec], at: datetime) -> set[tuple[str, str]]:
+def _open_many(
+    conn: Conn, specs: Sequence[AlertSpec], at: datetime, routes: Mapping[str, Sequence[tuple[Any, str, str]]]
+) -> set[tuple[str, str]]:
     """Open clinical alerts for ``specs`` (patients without an active or recently resolved alert of the
-    rule) and enqueue their notifications; returns the (subject, rule id) of those opened."""
+    rule) and enqueue their notifications (``routes``: the primary routes per practice of ``specs``);
+    returns the (subject, rule id) of those opened."""
     if not specs:
         return set()
     ids = {str(new_id(at)): spec for spec in specs}
@@ -696,11 +707,8 @@ def _open_many(conn: Conn, specs: Sequence[AlertSpec], at: datetime) -> set[tupl
         "thresholds": [Jsonb(dict(s.thresholds)) for s in ids.values()],
     }
     rows = conn.execute(_OPEN_MANY, params).fetchall()
-    routes: dict[str, list[tuple[Any, str, str]]] = {}
     for alert_id, event_id, _ in rows:
         spec = ids[alert_id]
-        if spec.practice_id not in routes:
-            routes[spec.practice_id] = _routes(conn, spec.practice_id, "primary")
         enqueue(
             conn,
             alert_id,
@@ -709,7 +717,7 @@ def _open_many(conn: Conn, specs: Sequence[AlertSpec], at: datetime) -> set[tupl
             spec.severity,
             purpose="primary",
             at=at,
-            routes=routes[spec.practice_id],
+            routes=routes.get(spec.practice_id, ()),
         )
     return {(ids[alert_id].subject[1], ids[alert_id].rule_id) for alert_id, _, _ in rows}
 
