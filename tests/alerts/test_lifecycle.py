@@ -286,7 +286,8 @@ def test_a_batch_of_fires_reopens_a_recently_resolved_alert_and_opens_after_an_o
         by_patient.setdefault(patient_id, []).append((alert_id, status, reopened))
     assert by_patient[str(world.homes[0].patient_id)] == [(first[0], "open", 1)]
     (old, new_alert) = by_patient[str(world.homes[1].patient_id)]
-    assert old == (first[1], "resolved", 0) and new_alert[1:] == ("open", 0)
+    assert old == (first[1], "resolved", 0)
+    assert new_alert[1:] == ("open", 0)
     outbox = db.execute(
         "SELECT o.alert_id::text, e.kind, o.route_id FROM notification_outbox o "
         "JOIN alert_events e ON e.id = o.event_id WHERE e.at = %s",
