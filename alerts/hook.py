@@ -142,6 +142,10 @@ class _Coarse:
         return self._history.extent(metric, since, until)
 
 
+RECENTLY_RESTLESS_MAX = 100_000
+"""Bound of :attr:`AlertEvaluation._recently_restless` (a guess only: forgetting costs one query phase)."""
+
+
 @dataclass
 class _Patient:
     practice_id: str
@@ -183,6 +187,9 @@ class AlertEvaluation:
         self._clock = clock
         self._shortcuts = shortcuts
         self.counters = EvaluationCounters()
+        self._recently_restless: dict[str, None] = {}
+        """Patients with a reading the rules judged in their latest batch (insertion-ordered set, at
+        most :data:`RECENTLY_RESTLESS_MAX`): a guess that saves their far windows' extremes (phase 1)."""
 
     def on_stored(self, conn: psycopg.Connection[Any], readings: list[StoredReading]) -> None:
         now = self._clock()
@@ -218,20 +225,18 @@ class AlertEvaluation:
                 self._record_failures(conn, group.practice_id, [(r.reading_id, "*", error) for r in group.readings])
 
     def _evaluate(self, conn: psycopg.Connection[Any], groups: list[_Patient], now: datetime) -> None:
-        ids = [g.patient_id for g in groups]
-        # These are short indexed lookups; with a few hundred history windows the planner's estimate
-        # crosses jit_above_cost and JIT compilation (~130 ms measured) would dwarf the query (~15 ms).
-        # SET LOCAL ends with the ingest transaction, whose remaining statements are plain inserts.
-        conn.execute("SET LOCAL jit = off")
-        patients = store.patient_contexts(conn, ids, now)
-        pending = store.pending_rules(conn, ids)
+        # Profiles, overrides and waiting confirmations in one round trip (it also sets jit off for
+        # the transaction's remaining lookups).
+        context = store.batch_context(conn, [g.patient_id for g in groups], now)
+        patients = context.patients
         waiting_of: dict[str, set[str]] = {}
-        for patient_id, rule_id in pending:
+        for patient_id, rule_id in context.pending:
             waiting_of.setdefault(patient_id, set()).add(rule_id)
-        restless_groups, rows = self._unsettled(conn, groups, patients, waiting_of)
+        restless_groups, rows = self._unsettled(conn, groups, patients, waiting_of, context.alerted)
         batch_fires: list[store.ClinicalFire] = []
         evaluated = sum(len(g.readings) for g in groups) - sum(len(g.readings) for g in restless_groups)
         findings_count = 0
+        judged: set[str] = set()
         for g in restless_groups:
             patient = patients[g.patient_id]
             history = History(rows.get(g.patient_id, ()))
@@ -244,6 +249,7 @@ class AlertEvaluation:
                 if self._shortcuts and calm(reading, history, patient, waiting):  # provably no finding: skip the rules
                     evaluated += 1
                     continue
+                judged.add(g.patient_id)
 
                 def on_rule_error(
                     rule: Rule,
@@ -294,6 +300,20 @@ class AlertEvaluation:
                 self._record_failures(conn, g.practice_id, failures)
         store.raise_clinical(conn, batch_fires, now)
         self.counters.add(readings=evaluated, findings=findings_count)
+        self._remember_restless(groups, judged)
+
+    def _remember_restless(self, groups: list[_Patient], judged: set[str]) -> None:
+        recent = self._recently_restless
+        for g in groups:
+            if g.patient_id in judged:
+                recent[g.patient_id] = None
+            else:
+                recent.pop(g.patient_id, None)
+        while len(recent) > RECENTLY_RESTLESS_MAX:
+            try:
+                del recent[next(iter(recent))]  # the oldest
+            except (StopIteration, KeyError, RuntimeError):  # another writer thread changed it meanwhile
+                break
 
     def _unsettled(
         self,
@@ -301,6 +321,7 @@ class AlertEvaluation:
         groups: list[_Patient],
         patients: dict[str, Patient],
         waiting_of: dict[str, set[str]],
+        alerted: set[str],
     ) -> tuple[list[_Patient], dict[str, list[Sample]]]:
         """The patients that need evaluating, and their history. Phase 1: the near windows' rows and
         the far windows' extremes only. A patient all of whose readings are calm even against the
@@ -308,19 +329,39 @@ class AlertEvaluation:
         only the others get their far windows' rows (phase 2)."""
         near, far = self._windows(groups, patients)
         if not self._shortcuts:
-            return groups, store.histories(conn, near + far)
-        rows = store.histories(conn, near)
-        coarse = store.extents(conn, far)
+            return groups, store.history(conn, rows=near + far)[0]
+        expected = self._expected(groups, waiting_of, alerted)
+        rows, coarse = store.history(
+            conn,
+            rows=near + [w for w in far if w[0] in expected],
+            extents=[w for w in far if w[0] not in expected],
+        )
         restless_groups: list[_Patient] = []
         for g in groups:
+            if g.patient_id in expected:
+                restless_groups.append(g)
+                continue
             view = _Coarse(History(rows.get(g.patient_id, ())), coarse.get(g.patient_id, {}))
             patient, waiting = patients[g.patient_id], waiting_of.get(g.patient_id, set())
             if not all(calm(r, view, patient, waiting) for r in g.readings):
                 restless_groups.append(g)
-        restless_ids = {g.patient_id for g in restless_groups}
-        for patient_id, samples in store.histories(conn, [w for w in far if w[0] in restless_ids]).items():
+        unexpected = {g.patient_id for g in restless_groups} - expected
+        for patient_id, samples in store.history(conn, rows=[w for w in far if w[0] in unexpected])[0].items():
             rows.setdefault(patient_id, []).extend(samples)
         return restless_groups, rows
+
+    def _expected(self, groups: list[_Patient], waiting_of: dict[str, set[str]], alerted: set[str]) -> set[str]:
+        """The patients likely restless: restless in a recent batch of this worker, with an active
+        clinical alert fed this week (a hypertensive patient's BP-I1 attaches each BP reading) or with
+        a confirmation waiting. Phase 1 fetches their far rows at once instead of extremes that would
+        only send them to phase 2. Only a guess: they are still judged reading by reading (calm,
+        restless), so the findings are the same whatever it says (tested with every guess)."""
+        recent = self._recently_restless
+        return {
+            g.patient_id
+            for g in groups
+            if g.patient_id in recent or g.patient_id in waiting_of or g.patient_id in alerted
+        }
 
     @staticmethod
     def _windows(groups: list[_Patient], patients: dict[str, Patient]) -> tuple[list[store.Window], list[store.Window]]:

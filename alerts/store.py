@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -309,36 +309,89 @@ def notification_payload(conn: Conn, alert_id: str, event_id: int) -> dict[str, 
 # ---- reads for the rule engine ----------------------------------------------------------------
 
 
-def patient_contexts(conn: Conn, patient_ids: Iterable[str], at: datetime) -> dict[str, Patient]:
-    """Profile (condition keys of unresolved conditions) and active overrides, practice defaults first
-    then the patient's own, so the patient's win (OVR-2)."""
+_CONTEXT = """
+SELECT 0 AS part, NULL::text, NULL::text, NULL::text[], NULL::jsonb, false, set_config('jit', 'off', true)
+UNION ALL
+SELECT 1, patient_id::text, NULL, condition_keys, NULL, false, NULL
+  FROM patient_conditions
+ WHERE patient_id = ANY(%(ids)b::uuid[]) AND (resolved_on IS NULL OR resolved_on > %(at)s::date)
+UNION ALL
+SELECT 2, p.id::text, o.rule_id, NULL, o.params, o.patient_id IS NOT NULL, NULL
+  FROM patients p
+  JOIN alert_threshold_overrides o
+    ON o.practice_id = p.practice_id AND (o.patient_id IS NULL OR o.patient_id = p.id)
+ WHERE p.id = ANY(%(ids)b::uuid[]) AND o.superseded_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > %(at)s)
+UNION ALL
+SELECT 3, patient_id::text, rule_id, NULL, NULL, false, NULL
+  FROM alert_pending
+ WHERE patient_id = ANY(%(ids)b::uuid[])
+UNION ALL
+SELECT DISTINCT 4, patient_id::text, NULL, NULL::text[], NULL::jsonb, false, NULL
+  FROM alerts
+ WHERE patient_id = ANY(%(ids)b::uuid[]) AND category = 'clinical' AND status <> 'resolved'
+   AND last_evidence_at > %(evidence_since)s
+ ORDER BY part, 6
+"""
+"""Everything the ingest hook reads per patient before the history, in one round trip: profiles
+(unresolved conditions), active overrides (practice defaults before the patient's own, so the
+patient's win when applied in order, OVR-2), waiting confirmations, patients with an active clinical
+alert that had evidence recently; and ``jit = off`` for the rest of the transaction."""
+
+RECENT_EVIDENCE = timedelta(days=7)
+"""An active clinical alert with evidence this recent marks its patient as likely restless
+(:attr:`BatchContext.alerted`): BP-I1, the longest common window, reaches back a week."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What the ingest hook knows of a batch's patients before their history."""
+
+    patients: dict[str, Patient]
+    pending: set[tuple[str, str]]
+    """(patient id, rule id) of every confirmation waiting for these patients."""
+    alerted: set[str]
+    """Patients with an active clinical alert whose latest evidence is within :data:`RECENT_EVIDENCE`:
+    a hint only (likely not calm), never a reason for a finding."""
+
+
+def batch_context(conn: Conn, patient_ids: Iterable[str], at: datetime) -> BatchContext:
+    """Per patient the profile (condition keys of unresolved conditions) and active overrides, practice
+    defaults first then the patient's own, so the patient's win (OVR-2); the confirmations waiting;
+    and the patients recently alerted. One statement (it was three round trips per batch).
+
+    It also sets ``jit = off`` until the transaction ends: the hook's history lookups are short indexed
+    scans, and with a few hundred windows the planner's estimate crosses ``jit_above_cost`` and JIT
+    compilation (~130 ms measured) would dwarf the query (~15 ms); the ingest transaction's remaining
+    statements are plain inserts."""
     ids = list(set(patient_ids))
     keys: dict[str, set[str]] = {p: set() for p in ids}
-    for patient_id, condition_keys in conn.execute(
-        "SELECT patient_id::text, condition_keys FROM patient_conditions "
-        "WHERE patient_id = ANY(%s::uuid[]) AND (resolved_on IS NULL OR resolved_on > %s::date)",
-        (ids, at),
-    ):
-        keys[patient_id].update(condition_keys)
     overrides: dict[str, dict[str, dict[str, float]]] = {p: {} for p in ids}
-    for patient_id, rule_id, params in conn.execute(
-        """SELECT p.id::text, o.rule_id, o.params
-             FROM patients p
-             JOIN alert_threshold_overrides o
-               ON o.practice_id = p.practice_id AND (o.patient_id IS NULL OR o.patient_id = p.id)
-            WHERE p.id = ANY(%s::uuid[]) AND o.superseded_at IS NULL AND (o.expires_at IS NULL OR o.expires_at > %s)
-            ORDER BY o.patient_id NULLS FIRST""",
-        (ids, at),
-    ):
-        overrides[patient_id].setdefault(rule_id, {}).update({k: float(v) for k, v in params.items()})
-    return {p: Patient(Profile(frozenset(keys[p])), overrides[p]) for p in ids}
+    pending: set[tuple[str, str]] = set()
+    alerted: set[str] = set()
+    params = {"ids": ids, "at": at, "evidence_since": at - RECENT_EVIDENCE}
+    for part, patient_id, rule_id, condition_keys, values, _, _ in conn.execute(_CONTEXT, params):
+        if part == 1:
+            keys[patient_id].update(condition_keys)
+        elif part == 2:
+            overrides[patient_id].setdefault(rule_id, {}).update({k: float(v) for k, v in values.items()})
+        elif part == 3:
+            pending.add((patient_id, rule_id))
+        elif part == 4:
+            alerted.add(patient_id)
+    patients = {p: Patient(Profile(frozenset(keys[p])), overrides[p]) for p in ids}
+    return BatchContext(patients, pending, alerted)
+
+
+def patient_contexts(conn: Conn, patient_ids: Iterable[str], at: datetime) -> dict[str, Patient]:
+    """Profile and active overrides of each patient (:func:`batch_context` without the confirmations)."""
+    return batch_context(conn, patient_ids, at).patients
 
 
 Window = tuple[str, datetime, datetime, Iterable[int]]
 """(patient id, since, until, metrics): the accepted observations of those metrics in (since, until]."""
 
 _WINDOWS = """
-     FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[], %s::text[]) AS w(patient_id, since, until, metrics)
+     FROM unnest(%b::uuid[], %b::timestamptz[], %b::timestamptz[], %b::text[]) AS w(patient_id, since, until, metrics)
     CROSS JOIN LATERAL unnest(w.metrics::int[]) AS m(metric)
     CROSS JOIN LATERAL (
           SELECT r.patient_id, r.reading_id, r.device_id, r.metric, r.measured_at,
@@ -347,11 +400,13 @@ _WINDOWS = """
             FROM readings r
            WHERE r.patient_id = w.patient_id AND r.metric = m.metric
              AND r.measured_at > w.since AND r.measured_at <= w.until
-             AND NOT coalesce(r.flags && %s::text[], false)
+             AND NOT coalesce(r.flags && %b::text[], false)
              AND (r.value IS NOT NULL OR r.special IN ('+INF', '-INF'))
           OFFSET 0) r"""
 """Accepted observations in windows (one index range scan per window and metric): no disqualifying
-flags (ALERT-1), glucose meter LO/HI as -inf/+inf, other specials left out."""
+flags (ALERT-1), glucose meter LO/HI as -inf/+inf, other specials left out. The arrays go in binary
+(``%b``): psycopg's text format quotes each element (about 9 µs per window against 1 µs, measured),
+which was a visible part of the hook's fixed cost per batch."""
 
 
 def _window_params(windows: Sequence[Window]) -> tuple[Any, ...]:
@@ -364,44 +419,46 @@ def _window_params(windows: Sequence[Window]) -> tuple[Any, ...]:
     )
 
 
-def histories(conn: Conn, windows: Sequence[Window]) -> dict[str, list[Sample]]:
-    """Accepted observations per patient in one query, each window its own (since, until] and metrics
-    (a patient may have several windows, for disjoint metrics), as :data:`_WINDOWS` selects them."""
-    if not windows:
-        return {}
-    rows = conn.execute(
-        "SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric, r.value, r.measured_at" + _WINDOWS,
-        _window_params(windows),
-    ).fetchall()
+_ROWS = "SELECT r.patient_id::text, r.reading_id::text, r.device_id::text, r.metric, r.value, r.value, r.measured_at"
+_EXTENTS = "SELECT r.patient_id::text, NULL::text, NULL::text, r.metric, min(r.value), max(r.value), NULL::timestamptz"
+
+
+def history(
+    conn: Conn, rows: Sequence[Window] = (), extents: Sequence[Window] = ()
+) -> tuple[dict[str, list[Sample]], dict[str, dict[int, tuple[float, float]]]]:
+    """In one query: the accepted observations of the ``rows`` windows per patient, each window its own
+    (since, until] and metrics (a patient may have several windows, for disjoint metrics), as
+    :data:`_WINDOWS` selects them; and per patient and metric, (min, max) of what the ``extents``
+    windows would return: enough to show most readings calm (:func:`alerts.rules.calm`) without
+    moving a week of rows. No statement when both are empty."""
+    parts: list[str] = []
+    params: tuple[Any, ...] = ()
+    if rows:
+        parts.append(_ROWS + _WINDOWS)
+        params += _window_params(rows)
+    if extents:
+        parts.append(_EXTENTS + _WINDOWS + " GROUP BY r.patient_id, r.metric")
+        params += _window_params(extents)
     found: dict[str, list[Sample]] = {}
-    for patient_id, reading_id, device_id, metric, value, measured_at in rows:
+    coarse: dict[str, dict[int, tuple[float, float]]] = {}
+    if not parts:
+        return found, coarse
+    for patient_id, reading_id, device_id, metric, low, high, measured_at in conn.execute(
+        " UNION ALL ".join(f"({part})" for part in parts), params
+    ):
+        if reading_id is None:
+            coarse.setdefault(patient_id, {})[metric] = (low, high)
+            continue
         samples = found.get(patient_id)
         if samples is None:
             samples = found[patient_id] = []
-        samples.append(Sample(reading_id, device_id, metric, value, measured_at))
-    return found
+        samples.append(Sample(reading_id, device_id, metric, low, measured_at))
+    return found, coarse
 
 
-def extents(conn: Conn, windows: Sequence[Window]) -> dict[str, dict[int, tuple[float, float]]]:
-    """Per patient and metric, (min, max) of what :func:`histories` would return for ``windows``:
-    enough to show most readings calm (:func:`alerts.rules.calm`) without moving a week of rows."""
-    if not windows:
-        return {}
-    found: dict[str, dict[int, tuple[float, float]]] = {}
-    for patient_id, metric, low, high in conn.execute(
-        "SELECT r.patient_id::text, r.metric, min(r.value), max(r.value)" + _WINDOWS + " GROUP BY 1, 2",
-        _window_params(windows),
-    ):
-        found.setdefault(patient_id, {})[metric] = (low, high)
-    return found
-
-
-def pending_rules(conn: Conn, patient_ids: Sequence[str]) -> set[tuple[str, str]]:
-    """(patient id, rule id) of every confirmation waiting for these patients."""
-    rows = conn.execute(
-        "SELECT patient_id::text, rule_id FROM alert_pending WHERE patient_id = ANY(%s::uuid[])", (list(patient_ids),)
-    ).fetchall()
-    return {(r[0], r[1]) for r in rows}
+def histories(conn: Conn, windows: Sequence[Window]) -> dict[str, list[Sample]]:
+    """Accepted observations per patient in ``windows`` (:func:`history`)."""
+    return history(conn, rows=windows)[0]
 
 
 # ---- findings -> rows --------------------------------------------------------------------------
@@ -478,16 +535,34 @@ DELETE FROM alert_pending p USING unnest(%s::uuid[], %s::text[]) AS k(patient_id
 RETURNING p.patient_id::text, p.rule_id, p.reading_ids::text[]
 """
 
-_LOCK_ACTIVE = """
-SELECT a.id::text, a.subject, a.rule_id
-  FROM alerts a JOIN unnest(%s::uuid[], %s::text[], %s::text[]) AS k(practice_id, subject, rule_id)
-    ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
- WHERE a.status <> 'resolved'
- ORDER BY a.id
-   FOR UPDATE OF a
+_SETTLE = """
+WITH k AS (
+    SELECT * FROM unnest(%(practices)s::uuid[], %(subjects)s::text[], %(rules)s::text[])
+                  AS k(practice_id, subject, rule_id)
+), active AS (
+    SELECT a.id, a.subject, a.rule_id
+      FROM alerts a JOIN k ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
+     WHERE a.status <> 'resolved'
+     ORDER BY a.id
+       FOR UPDATE OF a
+)
+SELECT 0 AS part, id::text, subject, rule_id, NULL::uuid, NULL::text FROM active
+UNION ALL
+SELECT DISTINCT 1, NULL, a.subject, a.rule_id, NULL::uuid, NULL
+  FROM alerts a JOIN k ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
+ WHERE a.status = 'resolved' AND a.resolved_at >= %(resolved_since)s
+UNION ALL
+SELECT 2, p.practice, r.channel, r.min_severity, r.id, NULL
+  FROM (SELECT DISTINCT unnest(%(practices)s::text[]) AS practice) p
+  JOIN notification_routes r ON r.practice_id = p.practice::uuid
+ WHERE r.purpose = 'primary' AND r.active
 """
-"""Every active alert a batch's fires attach to, locked in id order (two ingest workers attaching to
-the same alerts take the locks in the same order, so they queue instead of deadlocking)."""
+"""What a batch's fires meet, in one round trip: every active alert they attach to, locked in id order
+(two ingest workers attaching to the same alerts take the locks in the same order, so they queue
+instead of deadlocking); which of them would reopen a recently resolved alert
+(:func:`lifecycle.may_reopen`: those go one by one); the practices' primary routes, for the alerts
+to open."""
+
 
 _ATTACH_MANY = """
 WITH input AS (
@@ -558,43 +633,33 @@ def raise_clinical(conn: Conn, fires: Sequence[ClinicalFire], at: datetime) -> N
         )
         for f in fires
     ]
-    active = {
-        (subject, rule_id): alert_id
-        for alert_id, subject, rule_id in conn.execute(
-            _LOCK_ACTIVE,
-            ([s.practice_id for s in specs], [s.subject[1] for s in specs], [s.rule_id for s in specs]),
-        )
+    active: dict[tuple[str, str], str] = {}
+    recent: set[tuple[str, str]] = set()
+    routes: dict[str, list[tuple[Any, str, str]]] = {}
+    settle = {
+        "practices": [s.practice_id for s in specs],
+        "subjects": [s.subject[1] for s in specs],
+        "rules": [s.rule_id for s in specs],
+        "resolved_since": at - lifecycle.REOPEN_WITHIN,
     }
+    for part, key, subject, rule_id, route_id, _ in conn.execute(_SETTLE, settle):
+        if part == 0:
+            active[(subject, rule_id)] = key
+        elif part == 1:
+            recent.add((subject, rule_id))
+        else:  # a route: key = practice, subject = channel, rule_id = minimum severity
+            routes.setdefault(key, []).append((route_id, subject, rule_id))
     attach = [(active[(s.subject[1], s.rule_id)], s) for s in specs if (s.subject[1], s.rule_id) in active]
     if attach:
         _attach_many(conn, attach, at)
     new = [s for s in specs if (s.subject[1], s.rule_id) not in active]
     if not new:
         return
-    recent = set(
-        conn.execute(
-            _RECENTLY_RESOLVED,
-            (
-                [s.practice_id for s in new],
-                [s.subject[1] for s in new],
-                [s.rule_id for s in new],
-                at - lifecycle.REOPEN_WITHIN,
-            ),
-        ).fetchall()
-    )
-    opened = _open_many(conn, [s for s in new if (s.subject[1], s.rule_id) not in recent], at)
+    opened = _open_many(conn, [s for s in new if (s.subject[1], s.rule_id) not in recent], at, routes)
     for spec in new:  # reopen, or attach to one another transaction opened meanwhile
         if (spec.subject[1], spec.rule_id) not in opened:
             raise_alert(conn, spec, at)
 
-
-_RECENTLY_RESOLVED = """
-SELECT DISTINCT a.subject, a.rule_id
-  FROM alerts a JOIN unnest(%s::uuid[], %s::text[], %s::text[]) AS k(practice_id, subject, rule_id)
-    ON a.practice_id = k.practice_id AND a.subject = k.subject AND a.rule_id = k.rule_id
- WHERE a.status = 'resolved' AND a.resolved_at >= %s
-"""
-"""Which of a batch's new fires would reopen an alert (:func:`lifecycle.may_reopen`): those go one by one."""
 
 _OPEN_MANY = """
 WITH opened AS (
@@ -628,9 +693,12 @@ decides a race with another transaction: the loser is left out and attaches one 
 readings, their ``opened`` events, and a stream notice each."""
 
 
-def _open_many(conn: Conn, specs: Sequence[AlertSpec], at: datetime) -> set[tuple[str, str]]:
+def _open_many(
+    conn: Conn, specs: Sequence[AlertSpec], at: datetime, routes: Mapping[str, Sequence[tuple[Any, str, str]]]
+) -> set[tuple[str, str]]:
     """Open clinical alerts for ``specs`` (patients without an active or recently resolved alert of the
-    rule) and enqueue their notifications; returns the (subject, rule id) of those opened."""
+    rule) and enqueue their notifications (``routes``: the primary routes per practice of ``specs``);
+    returns the (subject, rule id) of those opened."""
     if not specs:
         return set()
     ids = {str(new_id(at)): spec for spec in specs}
@@ -641,11 +709,8 @@ def _open_many(conn: Conn, specs: Sequence[AlertSpec], at: datetime) -> set[tupl
         "thresholds": [Jsonb(dict(s.thresholds)) for s in ids.values()],
     }
     rows = conn.execute(_OPEN_MANY, params).fetchall()
-    routes: dict[str, list[tuple[Any, str, str]]] = {}
     for alert_id, event_id, _ in rows:
         spec = ids[alert_id]
-        if spec.practice_id not in routes:
-            routes[spec.practice_id] = _routes(conn, spec.practice_id, "primary")
         enqueue(
             conn,
             alert_id,
@@ -654,7 +719,7 @@ def _open_many(conn: Conn, specs: Sequence[AlertSpec], at: datetime) -> set[tupl
             spec.severity,
             purpose="primary",
             at=at,
-            routes=routes[spec.practice_id],
+            routes=routes.get(spec.practice_id, ()),
         )
     return {(ids[alert_id].subject[1], ids[alert_id].rule_id) for alert_id, _, _ in rows}
 

@@ -23,8 +23,10 @@ Usage: .venv/bin/python bench/alerts.py [--messages N] [--hubs N] [--seconds S] 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
+import socket
 import statistics
 import sys
 import threading
@@ -107,6 +109,16 @@ class Observed:
     committed: dict[str, float] = field(default_factory=dict)  # alert id -> NOTIFY received
     sse: dict[str, float] = field(default_factory=dict)  # patient id -> SSE event received
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sse_socket: socket.socket | None = None  # the SSE client's connection, shut down to end the stream
+
+
+def end_sse(observed: Observed) -> None:
+    """Shut the SSE client's socket down (``stop`` already set): its blocked read returns at once and
+    the server sees the disconnect, so uvicorn stops without cancelling an open stream (the
+    "graceful shutdown exceeded" CancelledError traceback at the end of a run)."""
+    if observed.sse_socket is not None:
+        with contextlib.suppress(OSError):
+            observed.sse_socket.shutdown(socket.SHUT_RDWR)
 
 
 def listen_commits(url: str, observed: Observed, stop: threading.Event) -> None:
@@ -123,6 +135,7 @@ def listen_commits(url: str, observed: Observed, stop: threading.Event) -> None:
 def read_sse(url: str, observed: Observed, connected: threading.Event, stop: threading.Event) -> None:
     try:
         with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client, client.stream("GET", url) as response:
+            observed.sse_socket = response.extensions["network_stream"].get_extra_info("socket")
             for line in response.iter_lines():
                 if line.startswith(": connected"):
                     connected.set()
@@ -221,6 +234,8 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
             time.sleep(0.1)
     finally:
         stop.set()
+        end_sse(observed)
+        threads[1].join(5)
         client.disconnect()
         client.loop_stop()
         server.should_exit = True

@@ -254,6 +254,48 @@ def test_a_batch_of_fires_attaches_upgrades_and_opens_as_one_by_one_would(
     assert changes == sorted([(opened.alert_id, "attached"), (opened.alert_id, "upgraded"), (new_alert, "opened")])
 
 
+def test_a_batch_of_fires_reopens_a_recently_resolved_alert_and_opens_after_an_older_one(
+    db: psycopg.Connection[Any], world: World
+) -> None:
+    """store.raise_clinical: patient 0's BP-C1 was resolved 2 h before the batch (within
+    lifecycle.REOPEN_WITHIN: reopened, same alert), patient 1's 13 h before (a new alert is opened),
+    and both have a route's notification."""
+    route = add_route(db, world.practice_id, "email", "team@example.org")
+    practice = str(world.practice_id)
+    at = T0 + timedelta(hours=14)
+    with db.transaction():
+        first = [store.raise_alert(db, bp_c1(world, home), T0).alert_id for home in (0, 1)]
+        store.resolve_cleared(db, practice, first[0], at=at - timedelta(hours=2))
+        store.resolve_cleared(db, practice, first[1], at=at - timedelta(hours=13))
+    fires = [
+        store.ClinicalFire(
+            practice,
+            str(world.homes[home].patient_id),
+            Finding("BP-C1", 1, Severity.CRITICAL, Action.FIRE, {"sys_ge": 180}, {"sys_mean": 200}, (str(uuid4()),)),
+            pending_exists=False,
+        )
+        for home in (0, 1)
+    ]
+    with db.transaction():
+        store.raise_clinical(db, fires, at)
+    alerts = db.execute(
+        "SELECT patient_id::text, id::text, status, reopened_count FROM alerts ORDER BY patient_id, opened_at"
+    ).fetchall()
+    by_patient: dict[str, list[tuple[str, str, int]]] = {}
+    for patient_id, alert_id, status, reopened in alerts:
+        by_patient.setdefault(patient_id, []).append((alert_id, status, reopened))
+    assert by_patient[str(world.homes[0].patient_id)] == [(first[0], "open", 1)]
+    (old, new_alert) = by_patient[str(world.homes[1].patient_id)]
+    assert old == (first[1], "resolved", 0)
+    assert new_alert[1:] == ("open", 0)
+    outbox = db.execute(
+        "SELECT o.alert_id::text, e.kind, o.route_id FROM notification_outbox o "
+        "JOIN alert_events e ON e.id = o.event_id WHERE e.at = %s",
+        (at,),
+    ).fetchall()
+    assert sorted(outbox) == sorted([(first[0], "reopened", route), (new_alert[0], "opened", route)])
+
+
 def test_a_batch_never_carries_two_fires_of_one_rule_for_one_patient(db: psycopg.Connection[Any], world: World) -> None:
     fire = Finding("BP-C1", 1, Severity.CRITICAL, Action.FIRE, {}, {}, (str(uuid4()),))
     patient = str(world.homes[0].patient_id)
