@@ -239,6 +239,7 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
         client.disconnect()
         client.loop_stop()
         server.should_exit = True
+        say_batches(worker.metrics())
         worker.stop()
         serving.join(10)  # its stream's LISTEN connection ends before the database is dropped
     with connect(url, application_name="bench", autocommit=True) as conn:
@@ -252,6 +253,19 @@ def latency_run(port: int, url: str, practice_id: str, cuffs: list[tuple[str, st
     ]
     to_sse = [(t - observed.published[p]) * 1000 for p, t in observed.sse.items() if p in observed.published]
     return to_commit, to_sse, len(observed.published)
+
+
+def say_batches(metrics: dict[str, float]) -> None:
+    """The ingest worker's batches over the latency phase: how many messages each took and how long
+    from its first message received to its commit (the part of publish -> alert spent in ingest)."""
+    batches = metrics.get("carehub_ingest_batch_messages_count", 0.0)
+    if batches:
+        messages = metrics.get("carehub_ingest_batch_messages_sum", 0.0) / batches
+        waited = metrics.get("carehub_ingest_batch_latency_seconds_sum", 0.0) / batches * 1000
+        say(
+            f"  ingest: {batches:,.0f} batches, {messages:,.1f} messages each, "
+            f"{waited:,.1f} ms from first received to commit (means)"
+        )
 
 
 seed_template = ib.seed_template
