@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 
 from alerts import store
+from alerts.calm import calm, restless
 from alerts.rules import (
     DIA,
     GLUCOSE,
@@ -42,10 +43,8 @@ from alerts.rules import (
     Patient,
     Rule,
     Sample,
-    calm,
     evaluable,
     evaluate,
-    restless,
 )
 from ingest.hooks import StoredReading
 
@@ -126,7 +125,7 @@ their extremes only (:func:`alerts.store.extents`), see :meth:`AlertEvaluation._
 
 
 class _Coarse:
-    """A patient's history as :func:`alerts.rules.calm` sees it in phase 1: rows for the near
+    """A patient's history as :func:`alerts.calm.calm` sees it in phase 1: rows for the near
     windows, and for each metric of a far window the (min, max) of the whole window, whatever part
     of it is asked for (a superset, so a reading calm here is calm against the rows too)."""
 
@@ -178,7 +177,7 @@ class AlertEvaluation:
     a new confirmation of its rule.
 
     ``shortcuts=False`` evaluates every reading with every rule on rows of every window (no
-    :func:`alerts.rules.calm` skip, no :func:`alerts.rules.restless` selection): the straightforward
+    :func:`alerts.calm.calm` skip, no :func:`alerts.calm.restless` selection): the straightforward
     evaluation the tests compare the default against."""
 
     name = "alerts"

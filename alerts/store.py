@@ -429,7 +429,7 @@ def history(
     """In one query: the accepted observations of the ``rows`` windows per patient, each window its own
     (since, until] and metrics (a patient may have several windows, for disjoint metrics), as
     :data:`_WINDOWS` selects them; and per patient and metric, (min, max) of what the ``extents``
-    windows would return: enough to show most readings calm (:func:`alerts.rules.calm`) without
+    windows would return: enough to show most readings calm (:func:`alerts.calm.calm`) without
     moving a week of rows. No statement when both are empty."""
     parts: list[str] = []
     params: tuple[Any, ...] = ()

@@ -1,5 +1,5 @@
-"""The ingest hook's shortcuts are exact: a reading :func:`alerts.rules.calm` skips yields no finding,
-and judging only the :func:`alerts.rules.restless` rules yields the same findings as judging all of
+"""The ingest hook's shortcuts are exact: a reading :func:`alerts.calm.calm` skips yields no finding,
+and judging only the :func:`alerts.calm.restless` rules yields the same findings as judging all of
 them, on random reading sequences around every threshold (ALERT-2), with late and out-of-order
 readings (ALERT-6), disqualifying flags (ALERT-1), profiles, overrides (OVR-2) and waiting
 confirmations."""
@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts import rules as engine
-from alerts.rules import Action, Finding, History, NewReading, Patient, Profile, calm, evaluable, evaluate, restless
+from alerts.calm import calm, restless
+from alerts.rules import Action, Finding, History, NewReading, Patient, Profile, evaluable, evaluate
 from core.domain import ReadingFlag
 
 SYS, DIA, PULSE_CUFF, PULSE_OXIMETER = engine.SYS, engine.DIA, engine.PULSE_CUFF, engine.PULSE_OXIMETER
