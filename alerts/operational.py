@@ -45,12 +45,16 @@ def hub_missing(state: str, changed_at: datetime, now: datetime) -> Decision | N
     return None
 
 
-def battery(pct: int) -> Decision | None:
-    """DEV-1 (≤ 20 %) / DEV-2 (≤ 10 %): operational, never clinical."""
+def battery(pct: int, estimated_from_mv: int | None = None) -> Decision | None:
+    """DEV-1 (≤ 20 %) / DEV-2 (≤ 10 %): operational, never clinical. ``estimated_from_mv``: the
+    percentage was estimated from this voltage (a device that reports volts), which the alert shows."""
+    observed: dict[str, Any] = {"battery_pct": pct}
+    if estimated_from_mv is not None:
+        observed |= {"battery_mv": estimated_from_mv, "estimated": True}
     if pct <= BATTERY_CRITICAL_PCT:
-        return Decision("DEV-2", Severity.CRITICAL, {"battery_le_pct": BATTERY_CRITICAL_PCT}, {"battery_pct": pct})
+        return Decision("DEV-2", Severity.CRITICAL, {"battery_le_pct": BATTERY_CRITICAL_PCT}, observed)
     if pct <= BATTERY_WARNING_PCT:
-        return Decision("DEV-1", Severity.WARNING, {"battery_le_pct": BATTERY_WARNING_PCT}, {"battery_pct": pct})
+        return Decision("DEV-1", Severity.WARNING, {"battery_le_pct": BATTERY_WARNING_PCT}, observed)
     return None
 
 
@@ -74,6 +78,30 @@ def device_silent(
         return Decision(
             "DEV-4", Severity.CRITICAL, {"silent_gt_days": 7}, {"silent_days": round(silent.total_seconds() / 86400, 2)}
         )
+    return None
+
+
+def cellular_silent(
+    last_reading_at: datetime | None,
+    last_heard_at: datetime | None,
+    heartbeats_known: bool,
+    since: datetime,
+    now: datetime,
+) -> Decision | None:
+    """DEV-4 (device part) for a cellular device, whose modem is its own hub: nothing at all from it
+    (no reading, no heartbeat, no other message: ``last_heard_at``) for more than 7 days since it was
+    assigned. Only for a device that has sent heartbeats: while they arrive the device is alive and a
+    patient who stopped measuring is the adherence rules' matter (reference §3.1: heartbeats tell
+    "patient stopped" from "device died"), and without heartbeats silence cannot be told from non-use,
+    which ADH-1 and ADH-2 already raise."""
+    if not heartbeats_known:
+        return None
+    reference = max(t for t in (last_reading_at, last_heard_at, since) if t is not None)
+    silent = now - reference
+    if silent > DEVICE_SILENT_CRITICAL:
+        days = round(silent.total_seconds() / 86400, 2)
+        observed = {"silent_days": days, "heartbeats": "stopped"}
+        return Decision("DEV-4", Severity.CRITICAL, {"silent_gt_days": 7}, observed)
     return None
 
 

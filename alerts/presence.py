@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alerts import operational, store
+from alerts import operational, store, telemetry
 from alerts.operational import RULE_VERSION
 from alerts.rules import Severity
 from core.dead_letters import store_hub_dead_letter
@@ -151,23 +151,8 @@ def _telemetry(
     row = device.fetchone()
     if row is None:
         return 0
-    # Later measurements win; an event redelivered or arriving out of order never overwrites a newer one.
-    conn.execute(
-        """INSERT INTO device_telemetry (device_id, practice_id, hub_id, battery_pct, battery_at, clock_offset_s,
-               clock_at, last_event_at)
-           VALUES (%(d)s, %(p)s, %(h)s, %(b)s, CASE WHEN %(b)s::int IS NULL THEN NULL ELSE %(at)s END, %(c)s,
-                   CASE WHEN %(c)s::float8 IS NULL THEN NULL ELSE %(at)s END, %(at)s)
-           ON CONFLICT (device_id) DO UPDATE SET
-               hub_id = excluded.hub_id,
-               battery_pct = CASE WHEN excluded.battery_at >= coalesce(device_telemetry.battery_at, '-infinity')
-                                  THEN excluded.battery_pct ELSE device_telemetry.battery_pct END,
-               battery_at = greatest(device_telemetry.battery_at, excluded.battery_at),
-               clock_offset_s = CASE WHEN excluded.clock_at >= coalesce(device_telemetry.clock_at, '-infinity')
-                                     THEN excluded.clock_offset_s ELSE device_telemetry.clock_offset_s END,
-               clock_at = greatest(device_telemetry.clock_at, excluded.clock_at),
-               last_event_at = greatest(device_telemetry.last_event_at, excluded.last_event_at)""",
-        {"d": row[0], "p": practice_id, "h": hub_id, "b": battery_pct, "c": clock_offset_s, "at": at},
-    )
+    telemetry.record(conn, str(row[0]), practice_id, hub_id,
+                     telemetry.Telemetry(at, battery_pct=battery_pct, clock_offset_s=clock_offset_s))  # fmt: skip
     return 1
 
 

@@ -2,7 +2,8 @@
 
 - confirmation windows that expired (§C.2 ``confirm``: fire on the single set at the 30-minute mark),
 - escalation of unacknowledged critical alerts to the practice's on-call routes (ALERT-4),
-- hub offline / lost (DEV-3, DEV-4), device battery, clock offset and silence (DEV-1, 2, 4, 5),
+- hub offline / lost (DEV-3, DEV-4), device battery, clock offset and silence (DEV-1, 2, 4, 5; a
+  cellular device is silent when its heartbeats stopped too),
 - adherence ADH-1 / ADH-2 (no reading for 3 / 7 consecutive local days) and ADH-3 / ADH-4 (the 30-day
   device period can no longer reach 16 / 2 data days),
 - care time ADH-5 / ADH-6 (RPM minutes without an interactive communication from local day 25; fewer
@@ -117,11 +118,12 @@ class Scheduler:
 
     def _devices(self, conn: Conn, now: datetime, result: TickResult) -> None:
         decisions: dict[tuple[str, str], store.AlertSpec] = {}
-        for device_id, practice_id, pct, offset_s in conn.execute(
-            "SELECT device_id::text, practice_id::text, battery_pct, clock_offset_s FROM device_telemetry"
+        for device_id, practice_id, pct, offset_s, battery_mv, estimated in conn.execute(
+            "SELECT device_id::text, practice_id::text, battery_pct, clock_offset_s, battery_mv, battery_estimated"
+            "  FROM device_telemetry"
         ):
             for decision in (
-                operational.battery(pct) if pct is not None else None,
+                operational.battery(pct, battery_mv if estimated else None) if pct is not None else None,
                 operational.clock_offset(offset_s) if offset_s is not None else None,
             ):
                 if decision is not None:
@@ -141,6 +143,23 @@ class Scheduler:
         ).fetchall()
         for device_id, practice_id, since, hub_online, last_at in silent:
             decision = operational.device_silent(last_at, since, bool(hub_online), now)
+            if decision is not None:
+                decisions[(device_id, decision.rule_id)] = _spec(
+                    decision, practice_id, "operational", device_id=device_id
+                )
+        cellular = conn.execute(
+            """SELECT a.device_id::text, a.practice_id::text, a.valid_from, t.last_event_at,
+                      t.last_heartbeat_at IS NOT NULL,
+                      (SELECT max(r.measured_at) FROM readings r WHERE r.device_id = a.device_id
+                          AND r.measured_at > %s)
+                 FROM device_patient_assignments a
+                 JOIN devices d ON d.id = a.device_id AND d.connectivity = 'cellular' AND d.blocked_at IS NULL
+                 JOIN device_telemetry t ON t.device_id = a.device_id
+                WHERE a.valid_from <= %s AND (a.valid_to IS NULL OR a.valid_to > %s)""",
+            (now - operational.DEVICE_SILENT_CRITICAL - timedelta(days=1), now, now),
+        ).fetchall()
+        for device_id, practice_id, since, heard_at, heartbeats_known, last_at in cellular:
+            decision = operational.cellular_silent(last_at, heard_at, heartbeats_known, since, now)
             if decision is not None:
                 decisions[(device_id, decision.rule_id)] = _spec(
                     decision, practice_id, "operational", device_id=device_id

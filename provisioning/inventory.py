@@ -340,6 +340,16 @@ def count_devices(conn: Conn, where: DeviceFilter) -> int:
     return int(row[0]) if row else 0
 
 
+def last_heartbeats(conn: Conn, device_ids: list[UUID]) -> dict[UUID, datetime]:
+    """Each device's latest vendor heartbeat (``device_telemetry``), for those that ever sent one."""
+    rows = conn.execute(
+        "SELECT device_id, last_heartbeat_at FROM device_telemetry"
+        " WHERE device_id = ANY(%s) AND last_heartbeat_at IS NOT NULL",
+        (device_ids,),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 def last_readings(conn: Conn, device_ids: list[UUID]) -> dict[UUID, datetime]:
     """When each device last measured something that was stored (engagement's input)."""
     rows = conn.execute(

@@ -5,7 +5,8 @@ The body is split into independent parts before decoding (a Tenovi array into it
 the §1.9 key; a Withings list into its measure groups), so one part the decoder refuses is
 dead-lettered with its reason while the other parts still land. Undecodable parts and refused readings
 go to ``dead_letters`` with ``source = 'webhook'``; heartbeats, status and test messages are counted in
-the outcome and never stored as readings (reference §0.6)."""
+the outcome and never stored as readings (reference §0.6). Battery, signal and proof of life of every
+record but test traffic go to ``device_telemetry`` (:mod:`api.webhooks.telemetry`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from api.webhooks import telemetry
 from api.webhooks.repository import Envelope, mark_processed
 from core.dead_letters import store_dead_letter
 from drivers.errors import DecodeError
@@ -41,6 +43,8 @@ class Outcome:
     duplicates: int = 0
     rejected: int = 0
     not_readings: dict[str, int] = field(default_factory=dict)
+    telemetry: int = 0
+    """Records whose battery, signal or proof of life went into ``device_telemetry``."""
     records: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -56,6 +60,7 @@ class Outcome:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "not_readings": self.not_readings,
+            "telemetry": self.telemetry,
             "records": self.records,
         }
 
@@ -157,6 +162,9 @@ def process(
     delivery = Delivery(f"webhooks/{envelope.vendor}", envelope.body, envelope.received_at)
     result = write_cellular(conn, message, delivery, practice_id=str(envelope.practice_id), hooks=hooks)
     outcome.readings_stored, outcome.duplicates, outcome.rejected = result.accepted, result.duplicates, result.rejected
+    outcome.telemetry = telemetry.record_all(
+        conn, envelope.vendor, str(envelope.practice_id), records, envelope.received_at
+    )
     ack = result.acks[0]
     status = dict.fromkeys(ack.accepted, "stored") | dict.fromkeys(ack.duplicate, "duplicate")
     status |= {r.reading_id: r.reason for r in ack.rejected}

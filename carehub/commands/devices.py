@@ -131,19 +131,24 @@ def _device_dict(row: inventory.DeviceRow) -> dict[str, Any]:
     return dataclasses.asdict(row)
 
 
-def _engagement(row: inventory.DeviceRow, last_reading: datetime | None, now: datetime) -> Engagement:
-    # Hub presence and device heartbeats are not stored by provisioning (the alerts service owns
-    # up/status), so silence is reported without blaming the device.
-    return engagement(row.custody_state, last_reading_at=last_reading, last_heartbeat_at=None, now=now,
-                      heartbeats_known=False)  # fmt: skip
+def _engagement(
+    row: inventory.DeviceRow, last_reading: datetime | None, last_heartbeat: datetime | None, now: datetime
+) -> Engagement:
+    # Only a device that has sent heartbeats (a cellular device whose vendor has them) can be said to
+    # have gone quiet itself; for the others silence is reported without blaming the device.
+    return engagement(row.custody_state, last_reading_at=last_reading, last_heartbeat_at=last_heartbeat, now=now,
+                      heartbeats_known=last_heartbeat is not None)  # fmt: skip
 
 
 def run_list(args: argparse.Namespace) -> int:
     with session(args) as ctx:
         state = CustodyState(args.state) if args.state else None
         devices = inventory.list_devices(ctx.conn, practice_id=ctx.practice_id, state=state)
-        last = inventory.last_readings(ctx.conn, [d.id for d in devices])
-        rows = [_device_dict(r) | {"engagement": _engagement(r, last.get(r.id), ctx.now)} for r in devices]
+        ids = [d.id for d in devices]
+        last, beats = inventory.last_readings(ctx.conn, ids), inventory.last_heartbeats(ctx.conn, ids)
+        rows = [
+            _device_dict(r) | {"engagement": _engagement(r, last.get(r.id), beats.get(r.id), ctx.now)} for r in devices
+        ]
     emit(rows, DEVICE_COLUMNS, as_json=args.json)
     return 0
 

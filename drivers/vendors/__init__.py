@@ -19,6 +19,9 @@ VENDORS: Final[Mapping[str, Callable[[Any], VendorPayload]]] = {
     "withings": withings.decode,
 }
 
+BATTERY_RANGES_MV: Final[Mapping[str, tuple[int, int]]] = {"bodytrace": bodytrace.BATTERY_RANGE_MV}
+"""Per vendor that reports its battery as a voltage, the working range (empty, full) in millivolts."""
+
 
 def decode_vendor(vendor: str, body: bytes | str) -> VendorPayload:
     """Decode one webhook ``body`` from ``vendor``. Raises a :class:`DecodeError` subclass carrying
@@ -35,4 +38,4 @@ def decode_vendor(vendor: str, body: bytes | str) -> VendorPayload:
         raise DecodeError("vendor document nested too deeply", raw) from None
 
 
-__all__ = ["VENDORS", "MessageType", "VendorPayload", "VendorRecord", "decode_vendor"]
+__all__ = ["BATTERY_RANGES_MV", "VENDORS", "MessageType", "VendorPayload", "VendorRecord", "decode_vendor"]

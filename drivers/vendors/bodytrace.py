@@ -36,6 +36,8 @@ from drivers.vendors.payload import (
 )
 
 VENDOR: Final = "bodytrace"
+BATTERY_RANGE_MV: Final = (4700, 6000)
+"""``batteryVoltage``'s working range, empty to full (reference §3.2: "~4.7–6.0 V working range")."""
 IMEI_BODY_DIGITS: Final = 14
 TARE_SUBTRACT_ABOVE_G: Final = 100
 PASCAL_THRESHOLD: Final = 1000

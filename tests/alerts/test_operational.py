@@ -44,6 +44,37 @@ def test_dev_4_device_silent_while_hub_alive(days: float, expected: str | None) 
     assert operational.device_silent(last, T0 - timedelta(days=30), False, T0) is None
 
 
+def test_dev_1_and_dev_2_battery_estimated_from_volts_say_so() -> None:
+    decision = operational.battery(7, estimated_from_mv=4800)
+    assert decision is not None
+    assert (decision.rule_id, decision.observed) == ("DEV-2", {"battery_pct": 7, "battery_mv": 4800, "estimated": True})
+    assert operational.battery(7) == operational.Decision(
+        "DEV-2", operational.Severity.CRITICAL, {"battery_le_pct": 10}, {"battery_pct": 7}
+    )
+
+
+@pytest.mark.parametrize(("days", "expected"), [(6.99, None), (7, None), (7.01, "DEV-4")])
+def test_dev_4_cellular_device_silent_with_its_heartbeats(days: float, expected: str | None) -> None:
+    heard = T0 - timedelta(days=days)
+    assigned = T0 - timedelta(days=30)
+    # nothing heard since `heard` (no reading either): the device itself went quiet
+    decision = operational.cellular_silent(None, heard, True, assigned, T0)
+    assert rule(decision) == expected
+    if decision is not None:
+        assert decision.observed == {"silent_days": 7.01, "heartbeats": "stopped"}
+    # an older reading changes nothing; a later one is proof of life
+    assert rule(operational.cellular_silent(heard - timedelta(days=3), heard, True, assigned, T0)) == expected
+    assert operational.cellular_silent(T0 - timedelta(days=1), heard, True, assigned, T0) is None
+    # a vendor without heartbeats: silence is the adherence rules' matter
+    assert operational.cellular_silent(None, heard, False, assigned, T0) is None
+
+
+def test_dev_4_cellular_counts_from_the_assignment() -> None:
+    heard_before = T0 - timedelta(days=40)  # a refurbished unit, last heard with its previous patient
+    assert operational.cellular_silent(None, heard_before, True, T0 - timedelta(days=6), T0) is None
+    assert rule(operational.cellular_silent(None, heard_before, True, T0 - timedelta(days=8), T0)) == "DEV-4"
+
+
 @pytest.mark.parametrize(("offset", "expected"), [(599.0, None), (600.0, None), (601.0, "DEV-5"), (-601.0, "DEV-5")])
 def test_dev_5_clock_offset(offset: float, expected: str | None) -> None:
     assert rule(operational.clock_offset(offset)) == expected

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 from pydantic import SecretStr
 
+from alerts.scheduler import Scheduler
 from api.app import create_app
 from api.auth.passwords import Passwords
 from api.settings import ApiSettings
@@ -339,6 +340,93 @@ def test_bodytrace_heartbeat_is_acknowledged_and_never_a_reading(setup: Setup, d
     assert response.status_code == 200
     assert response.json()["not_readings"] == {"heartbeat": 1}
     assert _readings(db, "BT-CUFF-1") == []
+    # but it is proof of life, with the battery (5,522 mV of 4,700–6,000: 63 %, estimated) and signal
+    assert _telemetry(db, "BT-CUFF-1") == (63, 5522, True, -91, MEASURED, MEASURED, None)
+
+
+# -- device telemetry ----------------------------------------------------------------------------
+
+
+def _telemetry(db: Conn, serial: str) -> tuple[Any, ...] | None:
+    return db.execute(
+        "SELECT t.battery_pct, t.battery_mv, t.battery_estimated, t.signal_dbm, t.last_heartbeat_at,"
+        " t.last_event_at, t.hub_id FROM device_telemetry t JOIN devices d ON d.id = t.device_id WHERE d.serial = %s",
+        (serial,),
+    ).fetchone()
+
+
+def _heartbeat(at: datetime, battery_mv: int, rssi: int | None = None) -> bytes:
+    doc: dict[str, Any] = {"deviceId": BODYTRACE_DEVICE_ID, "ts": int(at.timestamp() * 1000), "values": {}}
+    doc["batteryVoltage"] = battery_mv
+    if rssi is not None:
+        doc["rssi"] = rssi
+    return json.dumps(doc).encode()
+
+
+def _beat(setup: Setup, at: datetime, battery_mv: int) -> None:
+    response = setup.client.post("/webhooks/bodytrace", content=_heartbeat(at, battery_mv), headers=_basic())
+    assert response.status_code == 200, response.text
+
+
+def _device_alerts(db: Conn, serial: str) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT a.rule_id, a.severity, a.status, a.observed FROM alerts a JOIN devices d ON d.id = a.device_id"
+        " WHERE d.serial = %s ORDER BY a.opened_at, a.rule_id",
+        (serial,),
+    ).fetchall()
+
+
+def test_telemetry_keeps_the_newest_values_and_a_low_battery_raises_dev_2(setup: Setup, db: Conn) -> None:
+    post = setup.client.post
+    assert post("/webhooks/bodytrace", content=_bodytrace_bp(), headers=_basic()).status_code == 200
+    assert _telemetry(db, "BT-CUFF-1") == (84, 5801, True, -80, None, MEASURED, None)
+    # an older heartbeat arriving late: proof of life then, but the battery and signal stay the newer ones
+    older = MEASURED - timedelta(minutes=30)
+    assert post("/webhooks/bodytrace", content=_heartbeat(older, 4800, rssi=99), headers=_basic()).status_code == 200
+    assert _telemetry(db, "BT-CUFF-1") == (84, 5801, True, -80, older, MEASURED, None)
+    # a newer one without a signal: its battery wins, the last known signal stays
+    newer = MEASURED + timedelta(minutes=30)
+    assert post("/webhooks/bodytrace", content=_heartbeat(newer, 4800), headers=_basic()).status_code == 200
+    assert _telemetry(db, "BT-CUFF-1") == (7, 4800, True, -80, newer, newer, None)
+    Scheduler(escalate_after=timedelta(hours=2)).tick(db, T0)
+    observed = {"battery_pct": 7, "battery_mv": 4800, "estimated": True}
+    assert _device_alerts(db, "BT-CUFF-1") == [("DEV-2", "critical", "open", observed)]
+
+
+def test_tenovi_battery_percentage_is_reported_not_estimated(setup: Setup, db: Conn) -> None:
+    at = (MEASURED - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+    body = json.dumps([_tenovi("battery_percentage", "55", None, at)]).encode()
+    response = setup.client.post("/webhooks/tenovi", content=body, headers={"Authorization": TENOVI_HEADER})
+    assert response.status_code == 200, response.text
+    created = datetime(2026, 3, 2, 14, 2, 11, 512000, tzinfo=UTC)  # Tenovi's `created`, after the timestamp
+    assert _telemetry(db, TENOVI_DEVICE) == (55, None, False, None, None, created, None)
+
+
+def test_a_device_clock_ahead_never_postpones_silence(setup: Setup, db: Conn) -> None:
+    ahead = T0 + timedelta(days=30)
+    _beat(setup, ahead, 5500)
+    assert _telemetry(db, "BT-CUFF-1") == (61, 5500, True, None, T0, T0, None)  # when carehub received it
+
+
+def test_a_cellular_device_whose_heartbeats_stopped_raises_dev_4_until_heard_again(
+    setup: Setup, db: Conn, clock: Clock
+) -> None:
+    _beat(setup, MEASURED, 5500)
+    scheduler = Scheduler(escalate_after=timedelta(hours=2))
+    scheduler.tick(db, MEASURED + timedelta(days=7))
+    assert _device_alerts(db, "BT-CUFF-1") == []
+    scheduler.tick(db, MEASURED + timedelta(days=7, seconds=1))
+    [(rule_id, severity, status, observed)] = _device_alerts(db, "BT-CUFF-1")
+    assert (rule_id, severity, status, observed["heartbeats"]) == ("DEV-4", "critical", "open", "stopped")
+    # the Tenovi and Transtek devices never sent a heartbeat: their silence is adherence's matter
+    assert _device_alerts(db, TENOVI_DEVICE) == []
+    assert _device_alerts(db, TRANSTEK_DEVICE) == []
+    # heard again: the alert resolves on the next tick
+    clock.advance(timedelta(days=8).total_seconds())
+    later = clock.now
+    _beat(setup, later, 5400)
+    scheduler.tick(db, later + timedelta(minutes=1))
+    assert [(r, s) for r, _sev, s, _o in _device_alerts(db, "BT-CUFF-1")] == [("DEV-4", "resolved")]
 
 
 # -- refusals ----------------------------------------------------------------------------------

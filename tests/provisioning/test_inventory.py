@@ -44,6 +44,18 @@ def test_csv_import_registers_every_row_in_stock(db: Conn, clinic: Clinic) -> No
     ]
 
 
+def test_last_heartbeats_only_for_devices_that_sent_one(db: Conn, clinic: Clinic) -> None:
+    csv_import.import_inventory_csv(db, practice_id=clinic.practice_id, text=GOOD_CSV)
+    ids = {r.serial: r.id for r in inventory.list_devices(db, practice_id=clinic.practice_id)}
+    for serial, heartbeat in (("SC-2001", NOW - timedelta(hours=5)), ("BP-1001", None)):
+        db.execute(
+            "INSERT INTO device_telemetry (device_id, practice_id, battery_pct, battery_at, last_heartbeat_at,"
+            " last_event_at) VALUES (%s, %s, 80, %s, %s, %s)",
+            (ids[serial], clinic.practice_id, NOW, heartbeat, NOW),
+        )
+    assert inventory.last_heartbeats(db, list(ids.values())) == {ids["SC-2001"]: NOW - timedelta(hours=5)}
+
+
 def test_csv_with_errors_imports_nothing_and_names_every_bad_line(db: Conn, clinic: Clinic) -> None:
     csv_import.import_inventory_csv(
         db,
