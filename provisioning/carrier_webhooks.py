@@ -2,7 +2,8 @@
 (``reference/cellular-and-logistics.md`` §3.4). EasyPost signs the raw body with HMAC-SHA256 and
 sends ``X-Hmac-Signature: hmac-sha256-hex=<hex>``; the webhook secret is NFKD-normalised first.
 Verification runs over the raw bytes as received (never a re-serialised JSON) with a constant-time
-comparison. The HTTP route belongs to the API; it calls :func:`verify_easypost_signature`, then
+comparison. ``POST /webhooks/easypost`` (:mod:`api.webhooks.authentication`, scheme ``easypost_hmac``,
+and :mod:`api.webhooks.carriers`) calls :func:`verify_easypost_signature`, then
 :func:`provisioning.shipping.from_easypost` and :func:`provisioning.shipping.record_carrier_event`."""
 
 from __future__ import annotations

@@ -324,15 +324,17 @@ class AppliedEvent:
     moved: tuple[tuple[str, CustodyAction], ...]
 
 
-def record_carrier_event(conn: Conn, event: CarrierEvent) -> AppliedEvent:
+def record_carrier_event(conn: Conn, event: CarrierEvent, *, practice_id: UUID | None = None) -> AppliedEvent:
     """Store a carrier event against its shipment (the latest shipped on or before it) and move
-    the shipment's units as the status allows. A repeated event changes nothing."""
+    the shipment's units as the status allows. A repeated event changes nothing. ``practice_id``
+    limits the search to one practice's shipments (a webhook authenticated for that practice)."""
     number = normalise_tracking_number(event.carrier, event.tracking_number)
     with conn.transaction():
         row = conn.execute(
             "SELECT id, practice_id, direction FROM shipments WHERE carrier = %s AND tracking_number = %s"
-            " AND ship_date <= %s::date + 1 ORDER BY ship_date DESC LIMIT 1 FOR UPDATE",
-            (event.carrier.value, number, event.occurred_at),
+            " AND ship_date <= %s::date + 1 AND (%s::uuid IS NULL OR practice_id = %s::uuid)"
+            " ORDER BY ship_date DESC LIMIT 1 FOR UPDATE",
+            (event.carrier.value, number, event.occurred_at, practice_id, practice_id),
         ).fetchone()
         if row is None:
             raise UnknownRecord(f"no {event.carrier.value.upper()} shipment with tracking number {number}")

@@ -9,6 +9,9 @@
   HMAC-SHA256 of "<timestamp>." + raw body>``, the contract of carehub's own outgoing webhooks
   (docs/alerts.md), for a vendor or relay that signs. Default for Withings, whose notifications carry
   no values: its measure groups arrive from a signing relay that pulls them (§1.6, §0.8).
+- ``easypost_hmac``: EasyPost's ``X-Hmac-Signature: hmac-sha256-hex=<hex>`` over the raw body under the
+  NFKD-normalised webhook secret (§3.4, :mod:`provisioning.carrier_webhooks`). It carries no timestamp:
+  a replayed tracker event is harmless because carrier events are idempotent by their id.
 
 A request is matched against every active credential of the vendor (a few per vendor: one per
 practice), each compared in constant time; the first match names the practice. No credential
@@ -29,12 +32,19 @@ from enum import StrEnum
 from uuid import UUID
 
 from alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from provisioning.carrier_webhooks import EASYPOST_SIGNATURE_HEADER, WebhookSignatureInvalid, verify_easypost_signature
 
 
 class Scheme(StrEnum):
     BASIC = "basic"
     HEADER = "header"
     HMAC_SHA256 = "hmac_sha256"
+    EASYPOST_HMAC = "easypost_hmac"
+
+    @property
+    def sealed(self) -> bool:
+        """The secret is a signing key that must be read back (kept sealed); else only its digest is kept."""
+        return self in (Scheme.HMAC_SHA256, Scheme.EASYPOST_HMAC)
 
 
 class AuthOutcome(StrEnum):
@@ -55,6 +65,7 @@ DEFAULT_SCHEMES: Mapping[str, tuple[Scheme, str]] = {
     "transtek": (Scheme.HEADER, "x-api-key"),
     "mioconnect": (Scheme.HEADER, "x-api-key"),
     "withings": (Scheme.HMAC_SHA256, "signing-key"),
+    "easypost": (Scheme.EASYPOST_HMAC, "signing-key"),
 }
 """Vendor → (scheme, default key id: the header name for ``header``) when a credential is created."""
 
@@ -134,6 +145,16 @@ def authenticate(
             presented = True
             if _same(credential.secret_sha256, value):
                 return Verdict(AuthOutcome.ACCEPTED, f"header {credential.key_id}", credential)
+        elif credential.scheme is Scheme.EASYPOST_HMAC:
+            header = headers.get(EASYPOST_SIGNATURE_HEADER.lower())
+            if header is None or credential.hmac_secret is None:
+                continue
+            presented = True
+            try:
+                verify_easypost_signature(credential.hmac_secret, body, header)
+            except WebhookSignatureInvalid:
+                continue
+            return Verdict(AuthOutcome.ACCEPTED, "easypost_hmac", credential)
         else:
             signed = _signed(credential, headers, body, now=now, replay_window_s=replay_window_s)
             if signed is None:
@@ -147,7 +168,8 @@ def authenticate(
         return stale
     if not presented:
         return Verdict(AuthOutcome.MISSING_CREDENTIALS, "the request carries none of this vendor's credentials")
-    if any(c.scheme is Scheme.HMAC_SHA256 for c in credentials) and SIGNATURE_HEADER.lower() in headers:
+    signed_by = {Scheme.HMAC_SHA256: SIGNATURE_HEADER, Scheme.EASYPOST_HMAC: EASYPOST_SIGNATURE_HEADER}
+    if any(c.scheme in signed_by and signed_by[c.scheme].lower() in headers for c in credentials):
         return Verdict(AuthOutcome.BAD_SIGNATURE, "the signature does not match the body")
     return Verdict(AuthOutcome.BAD_CREDENTIALS, "the credentials do not match")
 

@@ -44,6 +44,8 @@ class Outcome:
     rejected: int = 0
     not_readings: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
+    carrier_events: dict[str, int] = field(default_factory=dict)
+    """Carrier tracking webhooks (:mod:`api.webhooks.carriers`): applied, duplicate, no_shipment, ignored..."""
     """Records whose battery, signal or proof of life went into ``device_telemetry``."""
     records: list[dict[str, Any]] = field(default_factory=list)
 
@@ -61,6 +63,7 @@ class Outcome:
             "rejected": self.rejected,
             "not_readings": self.not_readings,
             "telemetry": self.telemetry,
+            "carrier_events": self.carrier_events,
             "records": self.records,
         }
 
@@ -105,7 +108,7 @@ def decode_parts(conn: psycopg.Connection[Any], envelope: Envelope, outcome: Out
         document = parse_json(envelope.body)
     except DecodeError as exc:
         outcome.undecodable_parts += 1
-        _dead_letter(conn, envelope, topic, reason_of(exc), exc.reason, envelope.body)
+        dead_letter(conn, envelope, topic, reason_of(exc), exc.reason, envelope.body)
         return []
     records: list[VendorRecord] = []
     for part in split_parts(envelope.vendor, document):
@@ -113,16 +116,16 @@ def decode_parts(conn: psycopg.Connection[Any], envelope: Envelope, outcome: Out
             records.extend(decoder(part).records)
         except DecodeError as exc:
             outcome.undecodable_parts += 1
-            _dead_letter(conn, envelope, topic, reason_of(exc), exc.reason, _canonical(part))
+            dead_letter(conn, envelope, topic, reason_of(exc), exc.reason, _canonical(part))
         except RecursionError:
             outcome.undecodable_parts += 1
-            _dead_letter(conn, envelope, topic, "malformed_value", "nested too deeply", envelope.body)
+            dead_letter(conn, envelope, topic, "malformed_value", "nested too deeply", envelope.body)
         else:
             outcome.decoded_parts += 1
     return records
 
 
-def _dead_letter(
+def dead_letter(
     conn: psycopg.Connection[Any], envelope: Envelope, topic: str, reason: str, detail: str, payload: bytes
 ) -> None:
     store_dead_letter(

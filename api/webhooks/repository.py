@@ -60,13 +60,13 @@ def active_credentials(conn: Conn, vendor: str, box: SecretBox) -> tuple[list[Cr
     credentials: list[Credential] = []
     problems: list[str] = []
     for cid, practice_id, scheme, key_id, digest, sealed in rows:
-        if scheme == Scheme.HMAC_SHA256.value:
+        if Scheme(scheme).sealed:
             try:
                 secret = box.open(bytes(sealed))
             except SecretUnreadable as exc:
                 problems.append(f"credential {cid}: {exc}")
                 continue
-            credentials.append(Credential(cid, practice_id, Scheme.HMAC_SHA256, key_id, hmac_secret=secret))
+            credentials.append(Credential(cid, practice_id, Scheme(scheme), key_id, hmac_secret=secret))
         else:
             credentials.append(Credential(cid, practice_id, Scheme(scheme), key_id, secret_sha256=bytes(digest)))
     return credentials, problems

@@ -1,4 +1,5 @@
-"""``POST /webhooks/{vendor}``: not user-authenticated (``public`` in the permission sense; the vendor
+"""``POST /webhooks/{vendor}`` for cellular vendors' readings and carriers' tracking events
+(:mod:`api.webhooks.carriers`): not user-authenticated (``public`` in the permission sense; the vendor
 authenticates with its own scheme, see :mod:`api.webhooks.authentication`). Thin: the raw bytes are
 read here under the size limit and handed to :class:`api.webhooks.service.WebhookService`.
 
@@ -18,10 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from api.permissions import public
 from api.problems import problem_response
 from api.scope import client_address
+from api.webhooks.carriers import CARRIERS
 from api.webhooks.service import EnvelopeNotStored, Status, WebhookService
 from drivers.vendors import VENDORS
 
 router = APIRouter(tags=["webhooks"])
+
+SOURCES = frozenset(VENDORS) | CARRIERS
+"""Cellular vendors (readings) and carriers (tracking events)."""
 
 
 class WebhookReceipt(BaseModel):
@@ -31,6 +36,7 @@ class WebhookReceipt(BaseModel):
     duplicates: int = 0
     rejected: int = 0
     not_readings: dict[str, int] = {}
+    carrier_events: dict[str, int] = {}
 
 
 class _TooLarge(Exception):
@@ -56,14 +62,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     openapi_extra=public(),
     response_model=WebhookReceipt,
     responses={202: {"model": WebhookReceipt}, 401: {}, 404: {}, 409: {}, 413: {}, 422: {}, 503: {}},
-    summary="Receive a cellular vendor's webhook (raw body stored first, then authenticated and normalised)",
+    summary="Receive a cellular vendor's or a carrier's webhook (raw body stored first, then authenticated, applied)",
 )
 async def receive_webhook(
-    vendor: Annotated[str, Path(max_length=40, description=f"one of {', '.join(sorted(VENDORS))}")],
+    vendor: Annotated[str, Path(max_length=40, description=f"one of {', '.join(sorted(SOURCES))}")],
     request: Request,
 ) -> Any:
     service: WebhookService = request.app.state.webhooks
-    if vendor not in VENDORS:
+    if vendor not in SOURCES:
         return problem_response(request, 404, "no such vendor")
     try:
         body = await _read_body(request, service.settings.webhook_max_body_bytes)
@@ -88,4 +94,5 @@ async def receive_webhook(
         body_out.duplicates = receipt.outcome.duplicates
         body_out.rejected = receipt.outcome.rejected
         body_out.not_readings = receipt.outcome.not_readings
+        body_out.carrier_events = receipt.outcome.carrier_events
     return JSONResponse(body_out.model_dump(), status_code=202 if receipt.status is Status.QUEUED else 200)

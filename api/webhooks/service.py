@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from api.webhooks import repository
+from api.webhooks import carriers, repository
 from api.webhooks.authentication import AuthOutcome, Verdict, authenticate
 from api.webhooks.processing import Outcome, process
 from api.webhooks.sealing import SecretBox
@@ -44,6 +44,7 @@ KEPT_HEADERS = (
     "user-agent",
     "x-carehub-timestamp",
     "x-carehub-signature",
+    "x-hmac-signature",
     "x-request-id",
 )
 """Headers stored on the envelope. Secrets (Authorization, API keys) never are: only the scheme word
@@ -136,9 +137,12 @@ class WebhookService:
                 envelope = repository.lock_unprocessed(conn, envelope_id)
                 if envelope is None:
                     return Receipt(Status.QUEUED, envelope_id, "already being processed or done")
-                outcome = process(
-                    conn, envelope, now=self.clock(), limits=self.settings.reading_limits(), hooks=self.hooks
-                )
+                if envelope.vendor in carriers.CARRIERS:
+                    outcome = carriers.process(conn, envelope, now=self.clock())
+                else:
+                    outcome = process(
+                        conn, envelope, now=self.clock(), limits=self.settings.reading_limits(), hooks=self.hooks
+                    )
         except (psycopg.Error, HookFailed) as exc:
             logger.exception("webhook processing failed; left for reprocessing", extra={"envelope_id": envelope_id})
             self._note_failure(envelope_id, f"{type(exc).__name__}: {exc}")

@@ -15,6 +15,7 @@ from typing import Any
 
 from api.webhooks import repository
 from api.webhooks.authentication import DEFAULT_SCHEMES, Scheme, secret_digest
+from api.webhooks.carriers import CARRIERS
 from api.webhooks.sealing import SecretBox
 from api.webhooks.service import WebhookService
 from api.webhooks.settings import WebhookSettings
@@ -44,9 +45,9 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     add = sub.add_parser("add-credential", help="create a vendor credential for a practice; prints the secret once")
     add.add_argument("--practice-id", required=True, type=uuid.UUID)
-    add.add_argument("--vendor", required=True, choices=sorted(VENDORS))
+    add.add_argument("--vendor", required=True, choices=sorted(set(VENDORS) | CARRIERS))
     add.add_argument("--scheme", choices=[s.value for s in Scheme], help="default: the vendor's own scheme")
-    add.add_argument("--key-id", help="basic: user name; header: header name; hmac_sha256: a label")
+    add.add_argument("--key-id", help="basic: user name; header: header name; hmac_sha256, easypost_hmac: a label")
     add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin instead of generating")
     revoke = sub.add_parser("revoke-credential", help="stop accepting a credential")
     revoke.add_argument("credential_id", type=uuid.UUID)
@@ -95,8 +96,8 @@ def _add(settings: WebhookCommandSettings, box: SecretBox, args: argparse.Namesp
             vendor=args.vendor,
             scheme=scheme,
             key_id=key_id,
-            secret_sha256=None if scheme is Scheme.HMAC_SHA256 else secret_digest(secret),
-            secret_encrypted=box.seal(secret) if scheme is Scheme.HMAC_SHA256 else None,
+            secret_sha256=None if scheme.sealed else secret_digest(secret),
+            secret_encrypted=box.seal(secret) if scheme.sealed else None,
         )
     shown = {"credential_id": str(credential_id), "vendor": args.vendor, "scheme": scheme.value, "key_id": key_id}
     print(json.dumps(shown | {"secret": secret}))  # once, to the operator's terminal; never logged

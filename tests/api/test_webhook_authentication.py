@@ -5,6 +5,8 @@ processing that need no database. Signature vectors computed independently with 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -68,6 +70,30 @@ def test_a_stale_or_future_timestamp_is_refused_even_with_a_valid_signature() ->
 def test_a_timestamp_that_is_not_unix_seconds_is_a_bad_signature() -> None:
     headers = {"x-carehub-timestamp": "yesterday", "x-carehub-signature": SIGNATURE}
     assert authenticate([HMAC], headers, BODY, now=NOW, replay_window_s=300).outcome is AuthOutcome.BAD_SIGNATURE
+
+
+EASYPOST_SECRET = "ep-whsec-0123456789abcdef"
+EASYPOST = Credential(uuid.uuid4(), PRACTICE, Scheme.EASYPOST_HMAC, "signing-key", hmac_secret=EASYPOST_SECRET)
+
+
+def test_easypost_signs_the_raw_body_with_its_own_header() -> None:
+    # the vector: HMAC-SHA256 over the raw body under the NFKD-normalised secret, as EasyPost sends it
+    expected = "hmac-sha256-hex=" + hmac.new(EASYPOST_SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+    headers = {"x-hmac-signature": expected}
+    verdict = authenticate([HMAC, EASYPOST], headers, BODY, now=NOW, replay_window_s=300)
+    assert (verdict.outcome, verdict.credential, verdict.signature_sha256) == (AuthOutcome.ACCEPTED, EASYPOST, None)
+    upper = {"x-hmac-signature": expected[:16] + expected[16:].upper()}  # hex digits in either case
+    assert authenticate([EASYPOST], upper, BODY, now=NOW, replay_window_s=300).outcome is AuthOutcome.ACCEPTED
+    wrong = authenticate([EASYPOST], headers, BODY + b" ", now=NOW, replay_window_s=300)
+    assert (wrong.outcome, wrong.credential) == (AuthOutcome.BAD_SIGNATURE, None)
+    malformed = authenticate([EASYPOST], {"x-hmac-signature": "sha256=" + expected[16:]}, BODY, now=NOW,
+                             replay_window_s=300)  # fmt: skip
+    assert malformed.outcome is AuthOutcome.BAD_SIGNATURE
+    assert authenticate([EASYPOST], {}, BODY, now=NOW, replay_window_s=300).outcome is AuthOutcome.MISSING_CREDENTIALS
+
+
+def test_schemes_that_keep_a_signing_key_are_sealed() -> None:
+    assert {s for s in Scheme if s.sealed} == {Scheme.HMAC_SHA256, Scheme.EASYPOST_HMAC}
 
 
 def test_basic_credentials_match_user_and_password() -> None:

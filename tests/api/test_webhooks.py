@@ -243,6 +243,7 @@ def test_bodytrace_valid_stores_the_reading_with_exact_values(setup: Setup, db: 
         "duplicates": 0,
         "rejected": 0,
         "not_readings": {},
+        "carrier_events": {},
     }
     reading_id = vendor_reading_id(f"bodytrace:{BODYTRACE_IMEI}:{MEASURED_MS}:blood_pressure")
     patient = setup.world.a.patient_id
