@@ -11,6 +11,7 @@ record but test traffic go to ``device_telemetry`` (:mod:`api.webhooks.telemetry
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from ingest.cellular import is_reading, judge_records, vendor_reading_id, write_
 from ingest.hooks import StoredReadingsHook
 from ingest.validation import ValidationLimits
 
+logger = logging.getLogger(__name__)
+
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -44,6 +47,8 @@ class Outcome:
     rejected: int = 0
     not_readings: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
+    telemetry_error: str | None = None
+    """Why the database refused this envelope's telemetry (its readings still landed)."""
     carrier_events: dict[str, int] = field(default_factory=dict)
     """Carrier tracking webhooks (:mod:`api.webhooks.carriers`): applied, duplicate, no_shipment, ignored..."""
     """Records whose battery, signal or proof of life went into ``device_telemetry``."""
@@ -63,6 +68,7 @@ class Outcome:
             "rejected": self.rejected,
             "not_readings": self.not_readings,
             "telemetry": self.telemetry,
+            "telemetry_error": self.telemetry_error,
             "carrier_events": self.carrier_events,
             "records": self.records,
         }
@@ -165,9 +171,16 @@ def process(
     delivery = Delivery(f"webhooks/{envelope.vendor}", envelope.body, envelope.received_at)
     result = write_cellular(conn, message, delivery, practice_id=str(envelope.practice_id), hooks=hooks)
     outcome.readings_stored, outcome.duplicates, outcome.rejected = result.accepted, result.duplicates, result.rejected
-    outcome.telemetry = telemetry.record_all(
-        conn, envelope.vendor, str(envelope.practice_id), records, envelope.received_at
-    )
+    try:
+        with conn.transaction():  # a savepoint: telemetry the database refuses never costs the readings
+            outcome.telemetry = telemetry.record_all(
+                conn, envelope.vendor, str(envelope.practice_id), records, envelope.received_at
+            )
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+        outcome.telemetry_error = f"{type(exc).__name__}: {exc}"[:500]
+        logger.warning(
+            "device telemetry refused; readings kept", extra={"envelope_id": envelope.id, "error": type(exc).__name__}
+        )
     ack = result.acks[0]
     status = dict.fromkeys(ack.accepted, "stored") | dict.fromkeys(ack.duplicate, "duplicate")
     status |= {r.reading_id: r.reason for r in ack.rejected}

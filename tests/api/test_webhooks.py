@@ -394,6 +394,19 @@ def test_telemetry_keeps_the_newest_values_and_a_low_battery_raises_dev_2(setup:
     assert _device_alerts(db, "BT-CUFF-1") == [("DEV-2", "critical", "open", observed)]
 
 
+def test_telemetry_the_database_refuses_never_costs_the_reading(setup: Setup, db: Conn) -> None:
+    # a constraint this build does not know about (a later migration, a DBA's rule) refuses the row
+    db.execute("ALTER TABLE device_telemetry ADD CONSTRAINT test_low_only CHECK (battery_mv < 5000)")
+    response = setup.client.post("/webhooks/bodytrace", content=_bodytrace_bp(), headers=_basic())
+    assert (response.status_code, response.json()["readings_stored"]) == (200, 1)
+    assert len(_readings(db, "BT-CUFF-1")) == 3
+    assert _telemetry(db, "BT-CUFF-1") is None
+    row = db.execute("SELECT outcome FROM webhook_envelopes WHERE vendor = 'bodytrace'").fetchone()
+    assert row is not None
+    assert row[0]["telemetry"] == 0
+    assert row[0]["telemetry_error"].startswith("CheckViolation: ")
+
+
 def test_tenovi_battery_percentage_is_reported_not_estimated(setup: Setup, db: Conn) -> None:
     at = (MEASURED - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     body = json.dumps([_tenovi("battery_percentage", "55", None, at)]).encode()
