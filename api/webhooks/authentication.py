@@ -12,6 +12,9 @@
 - ``easypost_hmac``: EasyPost's ``X-Hmac-Signature: hmac-sha256-hex=<hex>`` over the raw body under the
   NFKD-normalised webhook secret (§3.4, :mod:`provisioning.carrier_webhooks`). It carries no timestamp:
   a replayed tracker event is harmless because carrier events are idempotent by their id.
+- ``query_token``: a token we generate in the webhook URL's query string (``?token=…``), Shippo's option
+  (§3.4). The router hands it over as the pseudo-header :data:`QUERY_TOKEN` (never stored with the
+  envelope's headers; the access log never records query strings).
 
 A request is matched against every active credential of the vendor (a few per vendor: one per
 practice), each compared in constant time; the first match names the practice. No credential
@@ -40,11 +43,17 @@ class Scheme(StrEnum):
     HEADER = "header"
     HMAC_SHA256 = "hmac_sha256"
     EASYPOST_HMAC = "easypost_hmac"
+    QUERY_TOKEN = "query_token"  # noqa: S105 - a scheme name, not a secret
 
     @property
     def sealed(self) -> bool:
         """The secret is a signing key that must be read back (kept sealed); else only its digest is kept."""
         return self in (Scheme.HMAC_SHA256, Scheme.EASYPOST_HMAC)
+
+
+QUERY_TOKEN = ":query-token"  # noqa: S105 - a pseudo-header name, not a secret
+"""Where the router puts the ``token`` query parameter among the request's headers (a name no real header
+can have)."""
 
 
 class AuthOutcome(StrEnum):
@@ -66,6 +75,7 @@ DEFAULT_SCHEMES: Mapping[str, tuple[Scheme, str]] = {
     "mioconnect": (Scheme.HEADER, "x-api-key"),
     "withings": (Scheme.HMAC_SHA256, "signing-key"),
     "easypost": (Scheme.EASYPOST_HMAC, "signing-key"),
+    "shippo": (Scheme.QUERY_TOKEN, "token"),
 }
 """Vendor → (scheme, default key id: the header name for ``header``) when a credential is created."""
 
@@ -145,6 +155,13 @@ def authenticate(
             presented = True
             if _same(credential.secret_sha256, value):
                 return Verdict(AuthOutcome.ACCEPTED, f"header {credential.key_id}", credential)
+        elif credential.scheme is Scheme.QUERY_TOKEN:
+            token = headers.get(QUERY_TOKEN)
+            if token is None:
+                continue
+            presented = True
+            if _same(credential.secret_sha256, token):
+                return Verdict(AuthOutcome.ACCEPTED, "query token", credential)
         elif credential.scheme is Scheme.EASYPOST_HMAC:
             header = headers.get(EASYPOST_SIGNATURE_HEADER.lower())
             if header is None or credential.hmac_secret is None:

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api.permissions import public
 from api.problems import problem_response
 from api.scope import client_address
+from api.webhooks.authentication import QUERY_TOKEN
 from api.webhooks.carriers import CARRIERS
 from api.webhooks.service import EnvelopeNotStored, Status, WebhookService
 from drivers.vendors import VENDORS
@@ -78,6 +79,9 @@ async def receive_webhook(
             request, 413, f"the body exceeds {service.settings.webhook_max_body_bytes} bytes and was not stored"
         )
     headers = {name.lower(): value for name, value in request.headers.items()}
+    token = request.query_params.get("token")
+    if token is not None:
+        headers[QUERY_TOKEN] = token
     try:
         receipt = await run_in_threadpool(service.receive, vendor, headers, body, client_address(request))
     except EnvelopeNotStored:

@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--practice-id", required=True, type=uuid.UUID)
     add.add_argument("--vendor", required=True, choices=sorted(set(VENDORS) | CARRIERS))
     add.add_argument("--scheme", choices=[s.value for s in Scheme], help="default: the vendor's own scheme")
-    add.add_argument("--key-id", help="basic: user name; header: header name; hmac_sha256, easypost_hmac: a label")
+    add.add_argument("--key-id", help="basic: user name; header: header name; otherwise a label")
     add.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin instead of generating")
     revoke = sub.add_parser("revoke-credential", help="stop accepting a credential")
     revoke.add_argument("credential_id", type=uuid.UUID)
@@ -100,6 +100,8 @@ def _add(settings: WebhookCommandSettings, box: SecretBox, args: argparse.Namesp
             secret_encrypted=box.seal(secret) if scheme.sealed else None,
         )
     shown = {"credential_id": str(credential_id), "vendor": args.vendor, "scheme": scheme.value, "key_id": key_id}
+    if scheme is Scheme.QUERY_TOKEN:  # the URL to register with the sender (it carries the secret)
+        shown["path"] = f"/webhooks/{args.vendor}?token={secret}"
     print(json.dumps(shown | {"secret": secret}))  # once, to the operator's terminal; never logged
     return 0
 

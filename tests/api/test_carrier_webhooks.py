@@ -21,7 +21,7 @@ from api.app import create_app
 from api.auth.passwords import Passwords
 from api.settings import ApiSettings
 from api.webhooks import repository
-from api.webhooks.authentication import Scheme
+from api.webhooks.authentication import Scheme, secret_digest
 from api.webhooks.sealing import SecretBox
 from provisioning.carrier_webhooks import easypost_signature
 from tests.api.conftest import T0, Clock, World
@@ -31,6 +31,7 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 SECRET_A = "easypost-secret-A-0123456789abcdef"
 SECRET_B = "easypost-secret-B-0123456789abcdef"
+SHIPPO_TOKEN_A = "shippo-token-A-0123456789abcdef"
 
 
 @dataclass
@@ -69,6 +70,16 @@ def carriers(
         a, b = shipped(db, two_practices.a), shipped(db, two_practices.b)
         _credential(db, box, two_practices.a.id, SECRET_A)
         _credential(db, box, two_practices.b.id, SECRET_B)
+        repository.create_credential(
+            db,
+            credential_id=uuid.uuid4(),
+            practice_id=two_practices.a.id,
+            vendor="shippo",
+            scheme=Scheme.QUERY_TOKEN,
+            key_id="token",
+            secret_sha256=secret_digest(SHIPPO_TOKEN_A),
+            secret_encrypted=None,
+        )
     settings = api_settings.model_copy(update={"webhook_secret_key": SecretStr(key)})
     app = create_app(settings, pool, clock=clock, passwords=passwords)
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -170,6 +181,11 @@ def test_other_events_are_acknowledged_and_non_events_dead_lettered(carriers: Ca
     other = json.dumps({"object": "Event", "id": "evt_batch", "description": "batch.updated", "result": {}}).encode()
     response = _post(carriers, other)
     assert (response.status_code, response.json()["carrier_events"]) == (200, {"ignored": 1})
+    test_mode = json.loads(_event(_tracking(db, carriers.a), "delivered", T0, "evt_test"))
+    test_mode["mode"] = "test"
+    ignored = _post(carriers, json.dumps(test_mode).encode())
+    assert (ignored.status_code, ignored.json()["carrier_events"]) == (200, {"ignored": 1})
+    assert _custody(db, carriers.a) == "label_created"
     for body in (b'{"object": "Tracker"}', b"not json", _event("1Z", "teleported", T0, "evt_bad")):
         assert _post(carriers, body).status_code == 422, body
     letters = db.execute(
@@ -181,3 +197,52 @@ def test_other_events_are_acknowledged_and_non_events_dead_lettered(carriers: Ca
         ("malformed_value", "webhooks/easypost", a),
         ("invalid_carrier_event", "webhooks/easypost", a),
     ]
+
+
+def _shippo(tracking: str, status: str, at: datetime, object_id: str, event: str = "track_updated") -> bytes:
+    stamp = at.isoformat().replace("+00:00", "Z")
+    location = {"city": "Peoria", "state": "IL", "zip": "61602", "country": "US"}
+    track = {
+        "carrier": "ups",
+        "tracking_number": tracking,
+        "eta": None,
+        "tracking_status": {"object_id": object_id, "status": status, "status_details": status.lower(),
+                            "status_date": stamp, "substatus": None, "location": location},
+        "tracking_history": [],
+    }  # fmt: skip
+    return json.dumps({"event": event, "test": False, "data": track}).encode()
+
+
+def _post_shippo(c: Carriers, body: bytes, token: str | None = SHIPPO_TOKEN_A) -> Any:
+    url = "/webhooks/shippo" if token is None else f"/webhooks/shippo?token={token}"
+    return c.client.post(url, content=body, headers={"Content-Type": "application/json"})
+
+
+def test_shippo_track_updates_authenticated_by_the_url_token(carriers: Carriers, db: Conn) -> None:
+    tracking = _tracking(db, carriers.a)
+    moving = _post_shippo(carriers, _shippo(tracking, "TRANSIT", T0 - timedelta(hours=20), "st_1"))
+    assert (moving.status_code, moving.json()["carrier_events"]) == (200, {"applied": 1, "units_moved": 1})
+    assert _custody(db, carriers.a) == "in_transit"
+    body = _shippo(tracking, "DELIVERED", T0 - timedelta(hours=2), "st_2")
+    assert _post_shippo(carriers, body).json()["carrier_events"] == {"applied": 1, "units_moved": 1}
+    assert _post_shippo(carriers, body).json()["carrier_events"] == {"duplicate": 1}  # Shippo repeats itself
+    assert _custody(db, carriers.a) == "delivered"
+    other = _post_shippo(carriers, _shippo(tracking, "DELIVERED", T0, "st_3", event="transaction_created"))
+    assert (other.status_code, other.json()["carrier_events"]) == (200, {"ignored": 1})
+    test_mode = json.loads(_shippo("SHIPPO_RETURNED", "RETURNED", T0, "st_4"))
+    test_mode["test"] = True
+    ignored = _post_shippo(carriers, json.dumps(test_mode).encode())
+    assert (ignored.status_code, ignored.json()["carrier_events"]) == (200, {"ignored": 1})
+    # the token is a secret: it is in no stored header
+    for (headers,) in db.execute("SELECT headers FROM webhook_envelopes WHERE vendor = 'shippo'").fetchall():
+        assert SHIPPO_TOKEN_A not in json.dumps(headers)
+        assert set(headers) <= {"content-type", "content-length", "user-agent"}
+
+
+def test_shippo_without_the_right_token_is_refused(carriers: Carriers, db: Conn) -> None:
+    body = _shippo(_tracking(db, carriers.a), "DELIVERED", T0 - timedelta(hours=2), "st_x")
+    wrong, missing = _post_shippo(carriers, body, "guess-0123456789abcdef"), _post_shippo(carriers, body, None)
+    assert (wrong.status_code, missing.status_code) == (401, 401)
+    outcomes = db.execute("SELECT auth_outcome FROM webhook_envelopes WHERE vendor = 'shippo' ORDER BY id").fetchall()
+    assert outcomes == [("bad_credentials",), ("missing_credentials",)]
+    assert _custody(db, carriers.a) == "label_created"

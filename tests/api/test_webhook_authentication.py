@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.webhooks.authentication import (
+    QUERY_TOKEN,
     AuthOutcome,
     Credential,
     Scheme,
@@ -90,6 +91,20 @@ def test_easypost_signs_the_raw_body_with_its_own_header() -> None:
                              replay_window_s=300)  # fmt: skip
     assert malformed.outcome is AuthOutcome.BAD_SIGNATURE
     assert authenticate([EASYPOST], {}, BODY, now=NOW, replay_window_s=300).outcome is AuthOutcome.MISSING_CREDENTIALS
+
+
+def test_a_query_token_is_compared_whole() -> None:
+    token = Credential(uuid.uuid4(), PRACTICE, Scheme.QUERY_TOKEN, "token", secret_digest("qt-0123456789abcdef"))
+    accepted = authenticate([HEADER, token], {QUERY_TOKEN: "qt-0123456789abcdef"}, BODY, now=NOW, replay_window_s=1)
+    assert (accepted.outcome, accepted.credential) == (AuthOutcome.ACCEPTED, token)
+    for wrong in ("qt-0123456789abcde", "qt-0123456789abcdef ", ""):
+        assert authenticate([token], {QUERY_TOKEN: wrong}, BODY, now=NOW, replay_window_s=1).outcome is (
+            AuthOutcome.BAD_CREDENTIALS
+        )
+    # a header called "token" is not the query parameter
+    assert authenticate([token], {"token": "qt-0123456789abcdef"}, BODY, now=NOW, replay_window_s=1).outcome is (
+        AuthOutcome.MISSING_CREDENTIALS
+    )
 
 
 def test_schemes_that_keep_a_signing_key_are_sealed() -> None:

@@ -79,3 +79,29 @@ def test_an_hmac_key_is_stored_encrypted_under_the_configured_key(
     assert sealed is not None
     assert shown["secret"].encode() not in bytes(sealed[0])
     assert SecretBox(cli_env).open(bytes(sealed[0])) == shown["secret"]
+
+
+def test_carrier_credentials_easypost_sealed_and_shippo_with_the_path_to_register(
+    cli_env: str, two_practices: World, db: Conn, app: FastAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    practice = str(two_practices.a.id)
+    code, out = _run(capsys, "add-credential", "--practice-id", practice, "--vendor", "easypost")
+    easypost = json.loads(out)
+    assert (code, easypost["scheme"], "path" in easypost) == (0, "easypost_hmac", False)
+    sealed = db.execute("SELECT secret_encrypted FROM webhook_credentials WHERE id = %s", (easypost["credential_id"],))
+    row = sealed.fetchone()
+    assert row is not None
+    assert SecretBox(cli_env).open(bytes(row[0])) == easypost["secret"]
+
+    code, out = _run(capsys, "add-credential", "--practice-id", practice, "--vendor", "shippo")
+    shippo = json.loads(out)
+    assert (code, shippo["scheme"]) == (0, "query_token")
+    assert shippo["path"] == f"/webhooks/shippo?token={shippo['secret']}"
+    with TestClient(app, raise_server_exceptions=False) as client:
+        # the printed path authenticates (an unknown tracker: acknowledged, nothing moved)
+        status = {"object_id": "st_1", "status": "TRANSIT", "status_date": "2026-03-02T10:00:00Z"}
+        track = {"carrier": "ups", "tracking_number": "1Z5R89390000000000", "tracking_status": status}
+        body = json.dumps({"event": "track_updated", "data": track})
+        response = client.post(shippo["path"], content=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["carrier_events"] == {"no_shipment": 1}
