@@ -47,11 +47,11 @@ class Outcome:
     rejected: int = 0
     not_readings: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
+    """Records whose battery, signal or proof of life went into ``device_telemetry``."""
     telemetry_error: str | None = None
     """Why the database refused this envelope's telemetry (its readings still landed)."""
     carrier_events: dict[str, int] = field(default_factory=dict)
     """Carrier tracking webhooks (:mod:`api.webhooks.carriers`): applied, duplicate, no_shipment, ignored..."""
-    """Records whose battery, signal or proof of life went into ``device_telemetry``."""
     records: list[dict[str, Any]] = field(default_factory=list)
 
     @property

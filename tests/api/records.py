@@ -8,10 +8,13 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 
+from api.webhooks import repository as webhook_repository
+from api.webhooks.authentication import Scheme, secret_digest
+from api.webhooks.sealing import SecretBox
 from billing import care_time
 from billing.care_time import Activity
 from billing.case import Program as BillingProgram
@@ -164,3 +167,20 @@ def consent(db: Conn, practice: Practice, program: Program = Program.CCM) -> UUI
         db, practice.patient_id, program=program, modality="written", obtained_at=T0 - timedelta(days=3),
         obtained_by=practice.users["care_staff"], text_version="ccm-v2", cost_sharing_explained=True,
     )  # fmt: skip
+
+
+def webhook_credential(
+    db: Conn, box: SecretBox, practice_id: UUID, vendor: str, scheme: Scheme, key: str, secret: str
+) -> None:
+    """A vendor or carrier credential as ``carehub webhooks add-credential`` stores it: a signing key
+    sealed under ``box``, any other secret as its SHA-256."""
+    webhook_repository.create_credential(
+        db,
+        credential_id=uuid4(),
+        practice_id=practice_id,
+        vendor=vendor,
+        scheme=scheme,
+        key_id=key,
+        secret_sha256=None if scheme.sealed else secret_digest(secret),
+        secret_encrypted=box.seal(secret) if scheme.sealed else None,
+    )

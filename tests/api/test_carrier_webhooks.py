@@ -5,7 +5,6 @@ trackers acknowledged without effect, and what cannot be an event stored and dea
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,12 +19,11 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.auth.passwords import Passwords
 from api.settings import ApiSettings
-from api.webhooks import repository
-from api.webhooks.authentication import Scheme, secret_digest
+from api.webhooks.authentication import Scheme
 from api.webhooks.sealing import SecretBox
 from provisioning.carrier_webhooks import easypost_signature
 from tests.api.conftest import T0, Clock, World
-from tests.api.records import Deployed, shipped
+from tests.api.records import Deployed, shipped, webhook_credential
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -42,19 +40,6 @@ class Carriers:
     b: Deployed
 
 
-def _credential(db: Conn, box: SecretBox, practice_id: uuid.UUID, secret: str) -> None:
-    repository.create_credential(
-        db,
-        credential_id=uuid.uuid4(),
-        practice_id=practice_id,
-        vendor="easypost",
-        scheme=Scheme.EASYPOST_HMAC,
-        key_id="signing-key",
-        secret_sha256=None,
-        secret_encrypted=box.seal(secret),
-    )
-
-
 @pytest.fixture
 def carriers(
     db: Conn,
@@ -68,18 +53,10 @@ def carriers(
     box = SecretBox(key)
     with db.transaction():
         a, b = shipped(db, two_practices.a), shipped(db, two_practices.b)
-        _credential(db, box, two_practices.a.id, SECRET_A)
-        _credential(db, box, two_practices.b.id, SECRET_B)
-        repository.create_credential(
-            db,
-            credential_id=uuid.uuid4(),
-            practice_id=two_practices.a.id,
-            vendor="shippo",
-            scheme=Scheme.QUERY_TOKEN,
-            key_id="token",
-            secret_sha256=secret_digest(SHIPPO_TOKEN_A),
-            secret_encrypted=None,
-        )
+        a_id, b_id = two_practices.a.id, two_practices.b.id
+        webhook_credential(db, box, a_id, "easypost", Scheme.EASYPOST_HMAC, "signing-key", SECRET_A)
+        webhook_credential(db, box, b_id, "easypost", Scheme.EASYPOST_HMAC, "signing-key", SECRET_B)
+        webhook_credential(db, box, a_id, "shippo", Scheme.QUERY_TOKEN, "token", SHIPPO_TOKEN_A)
     settings = api_settings.model_copy(update={"webhook_secret_key": SecretStr(key)})
     app = create_app(settings, pool, clock=clock, passwords=passwords)
     with TestClient(app, raise_server_exceptions=False) as client:

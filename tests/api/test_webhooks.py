@@ -25,8 +25,7 @@ from alerts.scheduler import Scheduler
 from api.app import create_app
 from api.auth.passwords import Passwords
 from api.settings import ApiSettings
-from api.webhooks import repository
-from api.webhooks.authentication import Scheme, secret_digest
+from api.webhooks.authentication import Scheme
 from api.webhooks.sealing import SecretBox
 from carehub.cli import main
 from carehub.commands.ingest import stored_readings_hooks
@@ -34,6 +33,7 @@ from ingest.cellular import vendor_reading_id
 from ingest.hooks import StoredReading
 from ingest.settings import IngestSettings
 from tests.api.conftest import T0, Clock, World
+from tests.api.records import webhook_credential
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -100,21 +100,6 @@ def _device(db: Conn, practice_id: uuid.UUID, patient_id: uuid.UUID, serial: str
     return device_id
 
 
-def _credential(
-    db: Conn, box: SecretBox, practice_id: uuid.UUID, vendor: str, scheme: Scheme, key: str, secret: str
-) -> None:
-    repository.create_credential(
-        db,
-        credential_id=uuid.uuid4(),
-        practice_id=practice_id,
-        vendor=vendor,
-        scheme=scheme,
-        key_id=key,
-        secret_sha256=None if scheme is Scheme.HMAC_SHA256 else secret_digest(secret),
-        secret_encrypted=box.seal(secret) if scheme is Scheme.HMAC_SHA256 else None,
-    )
-
-
 @pytest.fixture
 def setup(
     db: Conn,
@@ -132,10 +117,10 @@ def setup(
         _device(db, a.id, a.patient_id, TENOVI_DEVICE, "bp_cuff")
         _device(db, a.id, a.patient_id, TRANSTEK_DEVICE, "scale")
         _device(db, a.id, a.patient_id, WITHINGS_DEVICE, "bp_cuff")
-        _credential(db, box, a.id, "bodytrace", Scheme.BASIC, "bodytrace-a", BODYTRACE_PASSWORD)
-        _credential(db, box, a.id, "tenovi", Scheme.HEADER, "authorization", TENOVI_HEADER)
-        _credential(db, box, a.id, "transtek", Scheme.HEADER, "x-api-key", TRANSTEK_KEY)
-        _credential(db, box, a.id, "withings", Scheme.HMAC_SHA256, "relay", WITHINGS_SECRET)
+        webhook_credential(db, box, a.id, "bodytrace", Scheme.BASIC, "bodytrace-a", BODYTRACE_PASSWORD)
+        webhook_credential(db, box, a.id, "tenovi", Scheme.HEADER, "authorization", TENOVI_HEADER)
+        webhook_credential(db, box, a.id, "transtek", Scheme.HEADER, "x-api-key", TRANSTEK_KEY)
+        webhook_credential(db, box, a.id, "withings", Scheme.HMAC_SHA256, "relay", WITHINGS_SECRET)
     settings = api_settings.model_copy(
         update={"webhook_secret_key": SecretStr(box_key), "webhook_max_body_bytes": 4096}
     )
